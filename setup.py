@@ -1,0 +1,50 @@
+"""tfsearch: a TensorFlow semantic-search pipeline (BERT two-tower, ScaNN, diversity re-ranking)."""
+import pathlib
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+
+# The stack that is known to work together (see README, "Dependency stack").
+INSTALL_REQUIRES = [
+    "tensorflow~=2.20.0",
+    "tf-keras~=2.20.1",
+    "tensorflow-text~=2.20.1",
+    "tensorflow-recommenders==0.7.7",
+    "scann==1.4.2",
+    "transformers>=4.57,<5",
+    "safetensors>=0.4",
+    "ir-measures>=0.4.3",
+    "numpy>=1.26,<2.3",
+    "tqdm>=4.66",
+]
+
+EXTRAS_REQUIRE = {
+    "test": [
+        "pytest>=8",
+        "pytest-timeout>=2.3",
+        "hypothesis>=6.100",
+    ],
+    # Baselines measured side by side in bench/. torch is pinned to the CPU
+    # build that this project's machines carry; install it before this extra.
+    "bench": [
+        "torch==2.13.0",
+        "sentence-transformers>=3,<6",
+    ],
+}
+
+setup(
+    name="tfsearch",
+    version="0.1.0",
+    description="End-to-end TensorFlow semantic search: BERT two-tower, ScaNN, diversity re-ranking",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["tfsearch", "tfsearch.*"]),
+    package_data={"tfsearch.data": ["demo/*.jsonl", "demo/qrels/*.tsv", "demo/*.md"]},
+    include_package_data=True,
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+    entry_points={"console_scripts": ["tfsearch=tfsearch.cli:main"]},
+    license="Apache-2.0",
+)

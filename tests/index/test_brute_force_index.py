@@ -1,0 +1,130 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.helpers.layer_contract import (
+    assert_config_round_trip,
+    assert_saved_model_reloads_in_fresh_process,
+    assert_xla_compiles,
+)
+from tfsearch.index.brute_force_index import BruteForceIndex
+
+DOCS = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.8, 0.6]], np.float32)
+IDS = ["a", "b", "c", "d"]
+
+
+def numpy_top_k(queries, docs, ids, k):
+    scores = queries @ docs.T
+    # Stable sort on -score keeps the lower position first on ties.
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, order, 1), [[ids[i] for i in row] for row in order]
+
+
+def test_worked_example():
+    index = BruteForceIndex(k=2).index(DOCS, IDS)
+    scores, ids = index(tf.constant([[1.0, 0.0]]))
+    # Scores against a, b, c, d: 1.0, 0.0, 0.6, 0.8 -> a (1.0), d (0.8).
+    np.testing.assert_allclose(scores.numpy(), [[1.0, 0.8]])
+    assert ids.numpy().tolist() == [[b"a", b"d"]]
+
+
+def test_ties_keep_lower_position_first():
+    index = BruteForceIndex(k=3).index(np.array([[1, 0], [1, 0], [0, 1]], np.float32), ["x", "y", "z"])
+    _, ids = index.search(np.array([[1, 0]], np.float32))
+    assert ids == [["x", "y", "z"]]
+
+
+@pytest.mark.parametrize("k", [1, 3, 50])
+@pytest.mark.parametrize("num_docs", [1, 7, 300])
+def test_matches_numpy_reference(k, num_docs):
+    rng = np.random.default_rng(num_docs + k)
+    docs = rng.normal(size=(num_docs, 8)).astype(np.float32)
+    queries = rng.normal(size=(5, 8)).astype(np.float32)
+    ids = [f"d{i}" for i in range(num_docs)]
+    scores, got = BruteForceIndex().index(docs, ids).search(queries, k=k)
+    expected_scores, expected = numpy_top_k(queries, docs, ids, min(k, num_docs))
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-5)
+    assert got == expected
+
+
+def test_search_in_steps_equals_one_shot(monkeypatch):
+    import tfsearch.index.brute_force_index as module
+
+    rng = np.random.default_rng(0)
+    docs, queries = rng.normal(size=(50, 4)).astype(np.float32), rng.normal(size=(23, 4)).astype(np.float32)
+    index = BruteForceIndex(k=5).index(docs, [str(i) for i in range(50)])
+    one_shot = index.search(queries)
+    monkeypatch.setattr(module, "_MAX_SCORES_PER_STEP", 100)  # two queries per step
+    stepped = index.search(queries)
+    np.testing.assert_allclose(one_shot[0], stepped[0], rtol=1e-6)
+    assert one_shot[1] == stepped[1]
+
+
+def test_xla_with_static_k():
+    index = BruteForceIndex(k=2).index(DOCS, IDS)
+    scores = assert_xla_compiles(lambda q: index.top_k_positions(q, 3), tf.constant([[0.0, 1.0]]))[0]
+    assert scores.shape == [1, 3]
+
+
+def test_tensor_k_is_clamped_to_corpus_size():
+    index = BruteForceIndex().index(DOCS, IDS)
+    scores, ids = tf.function(lambda q, k: index(q, k))(tf.constant([[0.0, 1.0]]), tf.constant(10))
+    assert scores.shape == [1, 4] and ids.numpy()[0, 0] == b"b"
+
+
+def test_config_round_trip():
+    assert_config_round_trip(BruteForceIndex(k=7, name="exact"))
+
+
+def test_save_and_load(tmp_path):
+    index = BruteForceIndex(k=3).index(DOCS, IDS)
+    index.save(tmp_path / "idx", metadata={"encoder": "tiny"})
+    restored, metadata = BruteForceIndex.load(tmp_path / "idx")
+    assert metadata == {"encoder": "tiny"} and restored.k == 3 and restored.identifiers == IDS
+    np.testing.assert_allclose(restored.search(DOCS)[0], index.search(DOCS)[0])
+    with pytest.raises(FileExistsError):
+        index.save(tmp_path / "idx")
+    # No temporary folders are left behind.
+    assert [p.name for p in tmp_path.iterdir()] == ["idx"]
+
+
+def test_saved_model_signature_in_fresh_process(tmp_path):
+    index = BruteForceIndex(k=2).index(DOCS, IDS)
+    module = tf.Module()
+    module.index = index
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="queries"),
+                                  tf.TensorSpec([], tf.int32, name="k")])
+    def search(queries, k):
+        scores, ids = index(queries, k)
+        return {"scores": scores, "ids": ids}
+
+    tf.saved_model.save(module, str(tmp_path / "sm"), signatures={"search": search})
+    assert_saved_model_reloads_in_fresh_process(
+        module, tmp_path / "sm", "search", {"queries": [[1.0, 0.0]], "k": 2},
+        {"scores": [[1.0, 0.8]], "ids": np.array([[b"a", b"d"]], dtype=object)},
+    )
+
+
+@pytest.mark.parametrize(
+    "embeddings, ids, message",
+    [
+        (np.zeros([0, 2]), [], "non-empty"),
+        (np.zeros([2]), ["a", "b"], "non-empty"),
+        (np.zeros([2, 2]), ["a"], "2 embeddings but 1 identifiers"),
+        (np.zeros([2, 2]), ["a", "a"], "unique"),
+        (np.array([[np.nan, 0.0]]), ["a"], "NaN"),
+    ],
+)
+def test_bad_index_input(embeddings, ids, message):
+    with pytest.raises(ValueError, match=message):
+        BruteForceIndex().index(embeddings, ids)
+
+
+def test_bad_queries_and_empty_index():
+    with pytest.raises(ValueError, match="index is empty"):
+        BruteForceIndex()(tf.constant([[1.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"must be \[num_queries, 2\]"):
+        BruteForceIndex().index(DOCS, IDS).search(np.zeros([3, 5]))
+    with pytest.raises(ValueError, match="positive"):
+        BruteForceIndex(k=0)

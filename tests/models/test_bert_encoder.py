@@ -1,0 +1,111 @@
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import make_tiny_encoder
+from tests.helpers.layer_contract import (
+    assert_config_round_trip,
+    assert_saved_model_reloads_in_fresh_process,
+    assert_xla_compiles,
+)
+from tfsearch.models.bert_encoder import BertEncoder
+from tfsearch.models.presets import CheckpointNotFoundError
+
+TEXTS = ["the cat sat on the mat", "a dog", ""]
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+@pytest.mark.parametrize("projection_dim", [None, 6])
+def test_embeddings_are_unit_vectors(pooling, projection_dim):
+    encoder = make_tiny_encoder(pooling=pooling, projection_dim=projection_dim)
+    embeddings = encoder(tf.constant(TEXTS)).numpy()
+    assert embeddings.shape == (3, projection_dim or 16)
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
+
+
+def test_normalize_false_keeps_raw_pooling():
+    encoder = make_tiny_encoder(normalize=False)
+    assert not np.allclose(np.linalg.norm(encoder(tf.constant(TEXTS)).numpy(), axis=1), 1.0)
+
+
+def test_mean_pooling_matches_numpy_reference(tiny_encoder):
+    tokens = tiny_encoder.tokenizer(tf.constant(["the cat", "the cat sat on the mat"]))
+    hidden = tiny_encoder.backbone(tokens["token_ids"], tokens["padding_mask"]).numpy()
+    mask = tokens["padding_mask"].numpy().astype(np.float32)[:, :, None]
+    expected = (hidden * mask).sum(1) / mask.sum(1)
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    got = tiny_encoder(tf.constant(["the cat", "the cat sat on the mat"])).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_batch_padding_does_not_change_an_embedding(tiny_encoder):
+    alone = tiny_encoder(tf.constant(["the cat"])).numpy()
+    padded = tiny_encoder(tf.constant(["the cat", "the cat sat on the mat and the dog sat"])).numpy()[:1]
+    np.testing.assert_allclose(alone, padded, atol=1e-5)
+
+
+def test_any_unicode_and_long_texts_encode(tiny_encoder):
+    texts = ["", " ", "\x00\x01", "東京 😀 ﬁ", "ça va? naïve", "cat " * 5000]
+    embeddings = tiny_encoder(tf.constant(texts)).numpy()
+    assert embeddings.shape == (len(texts), 16) and np.isfinite(embeddings).all()
+
+
+def test_config_round_trip(tiny_encoder):
+    clone = assert_config_round_trip(tiny_encoder, call=lambda model: model(tf.constant(TEXTS)))
+    assert clone.pooling == "mean" and clone.sequence_length == 16
+
+
+def test_xla_compiles_encode_tokens(tiny_encoder):
+    tokens = tiny_encoder.tokenizer(tf.constant(TEXTS))
+    assert_xla_compiles(tiny_encoder.encode_tokens, tokens["token_ids"], tokens["padding_mask"])
+
+
+def test_save_to_directory_round_trip(tmp_path):
+    encoder = make_tiny_encoder(projection_dim=4)
+    expected = encoder(tf.constant(TEXTS)).numpy()
+    path = encoder.save_to_directory(tmp_path / "model")
+    assert sorted(p.name for p in path.iterdir()) == ["tfsearch_encoder.json", "vocab.txt", "weights"]
+    restored = BertEncoder.from_pretrained(str(path))
+    np.testing.assert_allclose(restored(tf.constant(TEXTS)).numpy(), expected, atol=1e-6)
+    with pytest.raises(FileExistsError):
+        encoder.save_to_directory(path)
+
+
+def test_saved_model_reloads_in_fresh_process(tiny_encoder, tmp_path):
+    module = tf.Module()
+    module.encoder = tiny_encoder
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+    def encode(texts):
+        return {"embeddings": tiny_encoder(texts)}
+
+    module.encode = encode
+    export_dir = tmp_path / "saved"
+    tf.saved_model.save(module, str(export_dir), signatures={"encode": encode})
+    texts = ["the cat sat", "a dog", ""]
+    assert_saved_model_reloads_in_fresh_process(
+        module, export_dir, "encode", {"texts": texts}, {"embeddings": tiny_encoder(tf.constant(texts)).numpy()}
+    )
+
+
+def test_from_pretrained_errors(tmp_path):
+    with pytest.raises(CheckpointNotFoundError, match="neither a folder nor a known preset"):
+        BertEncoder.from_pretrained(str(tmp_path / "missing"))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(CheckpointNotFoundError, match="missing vocab.txt, model.safetensors"):
+        BertEncoder.from_pretrained(str(tmp_path))
+
+
+def test_vocabulary_size_mismatch_is_an_error(tiny_encoder):
+    from tfsearch.models.bert_backbone import BertBackbone
+
+    other = BertBackbone(vocabulary_size=10, hidden_dim=8, num_layers=1, num_heads=2, intermediate_dim=16)
+    with pytest.raises(ValueError, match="tokens but the backbone"):
+        BertEncoder(other, tiny_encoder.tokenizer)
+
+
+def test_bad_pooling():
+    with pytest.raises(ValueError, match="pooling"):
+        make_tiny_encoder(pooling="max")

@@ -1,0 +1,80 @@
+"""The command line, run as users run it (a subprocess where start-up matters)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.data.test_beir import write_beir
+from tfsearch import cli
+
+
+def run_cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "tfsearch.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.parametrize("command", [[], ["quickstart"], ["data"], ["data", "check"], ["evaluate"]])
+def test_help_on_every_subcommand(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main([*command, "--help"])
+    assert info.value.code == 0
+    assert "usage: tfsearch" in capsys.readouterr().out
+
+
+def test_data_check_exit_codes(tmp_path, capsys):
+    good = write_beir(tmp_path / "good")
+    assert cli.main(["data", "check", str(good)]) == 0
+    assert "Verdict: usable" in capsys.readouterr().out
+    bad = write_beir(tmp_path / "bad", qrels="query-id\tcorpus-id\tscore\nq1\tnope\t1\n")
+    assert cli.main(["data", "check", str(bad), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["usable"] is False and "nope" in report["errors"][0]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["evaluate", "--data", "/no/such/folder"], "not a folder"),
+        (["evaluate", "--data", "{good}", "--split", "dev"], "no qrels for split 'dev'"),
+        (["evaluate", "--data", "{good}", "--measures", "nDCGG@10"], "Unknown measure"),
+        (["evaluate", "--data", "{good}", "--model", "/no/such/model"], "neither a folder nor a known preset"),
+    ],
+)
+def test_evaluate_bad_input_is_a_clear_error(tmp_path, capsys, args, message):
+    good = write_beir(tmp_path / "good")
+    args = [a.replace("{good}", str(good)) for a in args]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tfsearch evaluate: error:") and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_numbers_are_rejected_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["evaluate", "--data", "x", "--top-k", "0"])
+    assert info.value.code == 2
+    assert "expected a positive integer" in capsys.readouterr().err
+
+
+def test_evaluate_with_a_saved_tiny_model(tiny_encoder, tmp_path):
+    model = tiny_encoder.save_to_directory(tmp_path / "model")
+    data = write_beir(tmp_path / "data")
+    proc = run_cli("evaluate", "--data", str(data), "--model", str(model), "--output", str(tmp_path / "out"),
+                   "--top-k", "3", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "nDCG@10" in proc.stdout
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert set(metrics) == {"nDCG@10", "R@100", "RR@10", "AP@100"}
+    assert len((tmp_path / "out" / "run.trec").read_text().splitlines()) == 6
+
+
+@pytest.mark.slow
+def test_quickstart_with_the_pretrained_model(pretrained_dir, tmp_path):
+    proc = run_cli("quickstart", "--no-progress", "--output", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "Query: how do astronomers find planets around other stars" in proc.stdout
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    # The demo topics are clearly separated: the pretrained model ranks them well.
+    assert metrics["nDCG@10"] > 0.8

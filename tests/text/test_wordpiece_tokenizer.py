@@ -1,0 +1,129 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from tokenizers import BertWordPieceTokenizer
+
+from tests.conftest import TINY_VOCAB
+from tests.helpers.layer_contract import assert_config_round_trip
+from tfsearch.text.wordpiece_tokenizer import WordPieceTokenizer, read_vocabulary
+
+ID = {token: i for i, token in enumerate(TINY_VOCAB)}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return WordPieceTokenizer(TINY_VOCAB, sequence_length=12)
+
+
+@pytest.fixture(scope="module")
+def hf_tokenizer():
+    return BertWordPieceTokenizer(vocab=dict(ID), lowercase=True)
+
+
+def hf_ids(hf_tokenizer, text, sequence_length=12):
+    ids = hf_tokenizer.encode(text).ids  # [CLS] ... [SEP], no truncation
+    return ids[: sequence_length - 1] + [ID["[SEP]"]] if len(ids) > sequence_length else ids
+
+
+def test_worked_example(tokenizer):
+    out = tokenizer(tf.constant(["The cat sat.", "Dogs!"]))
+    # "the cat sat ." -> [CLS] the cat sat . [SEP]; "dogs !" -> [CLS] dog ##s ! [SEP] [PAD]
+    expected = [
+        [ID["[CLS]"], ID["the"], ID["cat"], ID["sat"], ID["."], ID["[SEP]"]],
+        [ID["[CLS]"], ID["dog"], ID["##s"], ID["!"], ID["[SEP]"], ID["[PAD]"]],
+    ]
+    assert out["token_ids"].numpy().tolist() == expected
+    assert out["padding_mask"].numpy().tolist() == [[True] * 6, [True] * 5 + [False]]
+    assert out["token_ids"].dtype == tf.int32
+
+
+def test_truncates_to_sequence_length_with_sep_last(tokenizer):
+    out = tokenizer(tf.constant(["cat " * 50]))
+    ids = out["token_ids"].numpy()[0].tolist()
+    # 12 tokens: [CLS], ten "cat", [SEP].
+    assert ids == [ID["[CLS]"]] + [ID["cat"]] * 10 + [ID["[SEP]"]]
+
+
+def test_pads_only_to_longest_in_batch(tokenizer):
+    assert tokenizer(tf.constant(["cat", "a"]))["token_ids"].shape == [2, 3]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hello\x00world",  # NUL: dropped by Hugging Face
+        "hello\u200bworld",  # zero-width space (Cf): dropped
+        "tab\tnew\nline\rend",  # \t \n \r: spaces
+        "Café naïve ÉCOLE",  # accents stripped after lower-casing
+        "x\ufffdy",  # replacement character: dropped
+        "東京 😀 ﬁ µg ² …",  # CJK split per character; no NFKC folding
+        "",
+        "   ",
+        "supercalifragilisticexpialidocious" * 4,  # > 100 bytes: [UNK]
+    ],
+)
+def test_matches_hugging_face_on_edge_cases(tokenizer, hf_tokenizer, text):
+    got = tokenizer(tf.constant([text]))["token_ids"].numpy()[0].tolist()
+    got = [i for i in got if i != ID["[PAD]"]]
+    assert got == hf_ids(hf_tokenizer, text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40))
+def test_matches_hugging_face_on_random_text(tokenizer, hf_tokenizer, text):
+    # Hugging Face turns a literal "[CLS]" typed in the text into the special
+    # token; tfsearch tokenises it as ordinary text (a documented difference).
+    assume(not any(special in text for special in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")))
+    got = tokenizer(tf.constant([text]))["token_ids"].numpy()[0].tolist()
+    got = [i for i in got if i != ID["[PAD]"]]
+    assert got == hf_ids(hf_tokenizer, text)
+
+
+def test_special_token_strings_are_plain_text(tokenizer):
+    ids = tokenizer(tf.constant(["[CLS]"]))["token_ids"].numpy()[0].tolist()
+    # "[", "cls" (c ##l ##s), "]" are not in the tiny vocabulary as words: "[" and "]"
+    # are unknown, the letters are pieces; never the special id in the middle.
+    assert ids[0] == ID["[CLS]"] and ids[-1] == ID["[SEP]"]
+    assert ID["[CLS]"] not in ids[1:-1]
+
+
+def test_any_input_shape_is_flattened(tokenizer):
+    out = tokenizer(tf.constant([["a cat"], ["a dog"]]))
+    assert out["token_ids"].shape[0] == 2
+
+
+def test_empty_batch(tokenizer):
+    out = tokenizer(tf.constant([], tf.string))
+    assert out["token_ids"].shape[0] == 0
+
+
+def test_config_round_trip(tokenizer):
+    assert_config_round_trip(tokenizer, call=lambda layer: layer(tf.constant(["the cat sat"]))["token_ids"])
+
+
+def test_reads_vocab_file(tmp_path):
+    path = tmp_path / "vocab.txt"
+    path.write_text("\n".join(TINY_VOCAB) + "\n", encoding="utf-8")
+    assert read_vocabulary(path) == TINY_VOCAB
+    assert WordPieceTokenizer(str(path)).vocabulary_size == len(TINY_VOCAB)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"vocabulary": ["a", "b"]}, "no \\[PAD\\]"),
+        ({"vocabulary": TINY_VOCAB, "sequence_length": 1}, "at least 2"),
+        ({"vocabulary": "/no/such/vocab.txt"}, "not found"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        WordPieceTokenizer(**kwargs)
+
+
+def test_runs_inside_tf_data(tokenizer):
+    ds = tf.data.Dataset.from_tensor_slices(["the cat", "a dog sat"]).batch(2).map(lambda t: tokenizer(t)["token_ids"])
+    batch = next(iter(ds))
+    assert np.asarray(batch).shape == (2, 5)

@@ -1,0 +1,35 @@
+"""tfsearch: end-to-end semantic search in TensorFlow.
+
+Importing tfsearch routes `tf.keras` to Keras 2 (`tf-keras`), which the
+TensorFlow models of `transformers` and tensorflow-recommenders need. Import it
+before anything else touches `tf.keras`.
+"""
+
+from tfsearch._keras_setup import Keras3ActiveError, configure_legacy_keras
+
+configure_legacy_keras()
+
+__version__ = "0.1.0"
+
+# Public API, imported lazily so that `import tfsearch` stays cheap and the CLI
+# can answer `--help` without loading TensorFlow.
+_LAZY = {
+    "BertEncoder": "tfsearch.models.bert_encoder",
+    "BertBackbone": "tfsearch.models.bert_backbone",
+    "WordPieceTokenizer": "tfsearch.text.wordpiece_tokenizer",
+    "BruteForceIndex": "tfsearch.index.brute_force_index",
+    "BeirDataset": "tfsearch.data.beir",
+    "BeirFormatError": "tfsearch.data.beir",
+    "evaluate_run": "tfsearch.eval.metrics",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tfsearch' has no attribute {name!r}")
+
+
+__all__ = ["Keras3ActiveError", "__version__", *_LAZY]

@@ -1,0 +1,172 @@
+"""The `tfsearch` command line: thin wrappers that parse, call the library, print."""
+
+import argparse
+import json
+import os
+import sys
+
+EXAMPLE_QUERIES = (
+    "how do astronomers find planets around other stars",
+    "keeping sourdough alive and baking bread at home",
+    "what happens when the heart beats irregularly",
+)
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*TensorFlow and JAX classes are deprecated.*")
+
+
+def _load_encoder(model, sequence_length=None):
+    from tfsearch.models.bert_encoder import BertEncoder
+
+    return BertEncoder.from_pretrained(model, sequence_length=sequence_length)
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+# --- commands ---------------------------------------------------------------
+
+
+def cmd_quickstart(args):
+    from tfsearch.data import DEMO_DIR, BeirDataset
+    from tfsearch.eval.retrieval_evaluation import evaluate_retrieval
+    from tfsearch.index.brute_force_index import BruteForceIndex
+    from tfsearch.models.batch_encoding import encode_dataset, encode_texts
+    from tfsearch.data.pipelines import corpus_dataset
+
+    data = BeirDataset(DEMO_DIR)
+    print(f"Loading the encoder ({args.model or 'default: all-MiniLM-L6-v2'}) ...", flush=True)
+    encoder = _load_encoder(args.model)
+    corpus = data.corpus()
+    doc_ids, doc_embeddings = encode_dataset(
+        encoder, corpus_dataset(data), total=len(corpus), progress=not args.no_progress, description="encoding demo corpus"
+    )
+    index = BruteForceIndex(k=args.k).index(doc_embeddings, doc_ids)
+    queries = args.query or list(EXAMPLE_QUERIES)
+    scores, ranked = index.search(encode_texts(encoder, queries), k=args.k)
+    for query, row_scores, row_ids in zip(queries, scores, ranked):
+        print(f"\nQuery: {query}")
+        for rank, (doc_id, score) in enumerate(zip(row_ids, row_scores), start=1):
+            doc = corpus[doc_id]
+            print(f"  {rank}. {score:.3f}  [{doc.metadata.get('topic', '')}] {doc.title}")
+    print(f"\nEvaluating on the demo test split ({len(data.qrels('test'))} queries) ...", flush=True)
+    result = evaluate_retrieval(encoder, data, split="test", output_dir=args.output, top_k=100, progress=False,
+                                index=BruteForceIndex(k=100).index(doc_embeddings, doc_ids))
+    print(result.format_table())
+    if args.output:
+        print(f"\nWrote {args.output}/run.trec and {args.output}/metrics.json")
+    return 0
+
+
+def cmd_data_check(args):
+    from tfsearch.data.quality import check_beir_folder
+
+    report = check_beir_folder(args.dir)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.format())
+    return 0 if report.usable else 1
+
+
+def cmd_evaluate(args):
+    from tfsearch.data.beir import BeirDataset
+    from tfsearch.eval.metrics import parse_measures
+    from tfsearch.eval.retrieval_evaluation import evaluate_retrieval
+
+    parse_measures(args.measures)  # fail fast, before any encoding
+    data = BeirDataset(args.data)
+    data.qrels(args.split)  # validates the split before the slow part
+    encoder = _load_encoder(args.model, args.max_length)
+    result = evaluate_retrieval(
+        encoder, data, split=args.split, output_dir=args.output, top_k=args.top_k, measures=args.measures,
+        batch_size=args.batch_size, progress=not args.no_progress,
+    )
+    print(result.format_table())
+    if args.output:
+        print(f"Wrote {args.output}/run.trec, {args.output}/metrics.json and {args.output}/info.json")
+    return 0
+
+
+# --- parser -----------------------------------------------------------------
+
+
+def build_parser():
+    from tfsearch.eval.metrics import DEFAULT_MEASURES
+
+    parser = argparse.ArgumentParser(
+        prog="tfsearch",
+        description="TensorFlow semantic search: BERT towers, exact and ScaNN retrieval, evaluation.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("quickstart", help="Search and evaluate the demo corpus with the pretrained model.",
+                       description="Encode the bundled demo corpus, search a few queries, print results and metrics.")
+    p.add_argument("--model", help="checkpoint folder or preset (default: all-MiniLM-L6-v2)")
+    p.add_argument("--query", action="append", help="a query to search (repeatable); default: three examples")
+    p.add_argument("-k", type=_positive_int, default=5, help="results per query (default: 5)")
+    p.add_argument("--output", help="also write run.trec and metrics.json to this folder")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=cmd_quickstart)
+
+    p = sub.add_parser("data", help="Data tools (see `tfsearch data check --help`).",
+                       description="Data tools for BEIR folders.")
+    data_sub = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
+    data_sub.required = True
+    c = data_sub.add_parser("check", help="Validate a BEIR folder and print a data quality report.",
+                            description="Validate a BEIR folder and print a data quality report; "
+                                        "exits 1 when the data cannot be used.")
+    c.add_argument("dir", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)")
+    c.add_argument("--json", action="store_true", help="print the report as JSON")
+    c.set_defaults(func=cmd_data_check)
+
+    p = sub.add_parser("evaluate", help="Evaluate retrieval on a BEIR split (nDCG@10, R@100, ...).",
+                       description="Encode corpus and queries, retrieve the top k exactly, write OUT/run.trec "
+                                   "and OUT/metrics.json, and print the metrics.")
+    p.add_argument("--data", required=True, help="BEIR folder")
+    p.add_argument("--split", default="test", help="qrels split (default: test)")
+    p.add_argument("--output", help="output folder for run.trec, metrics.json, info.json")
+    p.add_argument("--model", help="checkpoint folder or preset (default: all-MiniLM-L6-v2)")
+    p.add_argument("--top-k", type=_positive_int, default=1000, help="results per query (default: 1000)")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="texts per forward pass (default: 64)")
+    p.add_argument("--max-length", type=_positive_int, help="tokens per text (default: the checkpoint's, 256)")
+    p.add_argument("--measures", nargs="+", default=list(DEFAULT_MEASURES),
+                   help=f"ir-measures names (default: {' '.join(DEFAULT_MEASURES)})")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _quiet_tensorflow()
+    import tfsearch  # noqa: F401  (routes tf.keras to Keras 2 first)
+    from tfsearch.data.beir import BeirFormatError
+    from tfsearch.models.presets import CheckpointNotFoundError
+
+    try:
+        return args.func(args)
+    except (BeirFormatError, CheckpointNotFoundError, FileExistsError, ValueError) as e:
+        print(f"tfsearch {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; nothing was half-written.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

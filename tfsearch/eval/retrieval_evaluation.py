@@ -1,0 +1,94 @@
+"""End-to-end retrieval evaluation on a BEIR split: encode, search, score, write."""
+
+import dataclasses
+import json
+import pathlib
+import time
+
+from tfsearch.data.beir import BeirDataset
+from tfsearch.data.pipelines import corpus_dataset
+from tfsearch.eval.metrics import DEFAULT_MEASURES, evaluate_run
+from tfsearch.eval.trec import write_trec_run
+from tfsearch.index.brute_force_index import BruteForceIndex
+from tfsearch.models.batch_encoding import encode_dataset, encode_texts
+from tfsearch.utils.atomic import atomic_write_text
+
+
+@dataclasses.dataclass
+class EvaluationResult:
+    """Metrics, the run they were computed from, and facts about the run."""
+
+    metrics: dict
+    run: dict
+    info: dict
+
+    def format_table(self):
+        width = max(len(name) for name in self.metrics)
+        lines = [f"{'measure':<{width}}  value", f"{'-' * width}  ------"]
+        lines += [f"{name:<{width}}  {value:.4f}" for name, value in self.metrics.items()]
+        return "\n".join(lines)
+
+
+def run_from_search(query_ids, scores, doc_ids):
+    """Builds `{query_id: {doc_id: score}}` from search results."""
+    return {qid: {d: float(s) for d, s in zip(row_ids, row_scores)} for qid, row_ids, row_scores in zip(query_ids, doc_ids, scores)}
+
+
+def evaluate_retrieval(encoder, data, split="test", output_dir=None, top_k=1000, measures=DEFAULT_MEASURES,
+                       batch_size=64, progress=True, index=None):
+    """Evaluates dense retrieval with `encoder` on a BEIR split.
+
+    Args:
+        encoder: `BertEncoder` used for both queries and documents.
+        data: `BeirDataset` or a BEIR folder.
+        split: str. The qrels split.
+        output_dir: folder for `run.trec`, `metrics.json` and `info.json`, or None.
+        top_k: int. Results retrieved per query.
+        measures: measure names for ir-measures.
+        batch_size: int. Texts per forward pass.
+        progress: bool. Progress bars.
+        index: an already built index over this corpus and encoder (skips
+            corpus encoding), or None to build an exact one.
+
+    Returns:
+        `EvaluationResult`.
+    """
+    data = data if isinstance(data, BeirDataset) else BeirDataset(data)
+    qrels = data.qrels(split)
+    queries = data.queries(split)
+    info = {"data": str(data.path), "split": split, "top_k": top_k, "num_queries": len(queries)}
+
+    start = time.perf_counter()
+    if index is None:
+        doc_ids, doc_embeddings = encode_dataset(
+            encoder, corpus_dataset(data), batch_size=batch_size, total=data.count_documents(),
+            progress=progress, description="encoding corpus",
+        )
+        index = BruteForceIndex(k=top_k).index(doc_embeddings, doc_ids)
+        info["corpus_encoding_seconds"] = round(time.perf_counter() - start, 2)
+        info["documents_per_second"] = round(len(doc_ids) / max(info["corpus_encoding_seconds"], 1e-9), 1)
+    info["num_documents"] = index.num_documents
+
+    query_ids = list(queries)
+    start = time.perf_counter()
+    query_embeddings = encode_texts(encoder, [queries[q].text for q in query_ids], batch_size=batch_size,
+                                    progress=progress, description="encoding queries")
+    scores, ranked_ids = index.search(query_embeddings, k=top_k)
+    info["query_seconds"] = round(time.perf_counter() - start, 2)
+
+    run = run_from_search(query_ids, scores, ranked_ids)
+    metrics = evaluate_run(qrels, run, measures)
+    result = EvaluationResult(metrics=metrics, run=run, info=info)
+    if output_dir is not None:
+        write_evaluation(result, output_dir)
+    return result
+
+
+def write_evaluation(result, output_dir):
+    """Writes `run.trec`, `metrics.json` and `info.json`, each atomically."""
+    output_dir = pathlib.Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_trec_run(result.run, output_dir / "run.trec")
+    atomic_write_text(output_dir / "info.json", json.dumps(result.info, indent=2) + "\n")
+    # metrics.json last: its presence means the evaluation is complete.
+    atomic_write_text(output_dir / "metrics.json", json.dumps(result.metrics, indent=2) + "\n")

@@ -1,0 +1,5 @@
+"""Retrieval indexes."""
+
+from tfsearch.index.brute_force_index import BruteForceIndex
+
+__all__ = ["BruteForceIndex"]

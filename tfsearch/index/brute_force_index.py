@@ -1,0 +1,191 @@
+"""Exact top-k retrieval with core TensorFlow ops only."""
+
+import json
+import pathlib
+
+import numpy as np
+import tensorflow as tf
+
+from tfsearch.utils.atomic import atomic_directory
+
+INDEX_FORMAT = "tfsearch.brute_force.v1"
+# Upper bound on the scores matrix computed at once by `search`, in floats.
+_MAX_SCORES_PER_STEP = 1 << 26
+
+
+@tf.keras.utils.register_keras_serializable(package="tfsearch")
+class BruteForceIndex(tf.keras.layers.Layer):
+    """Exact maximum-inner-product search over a matrix of document embeddings.
+
+    Scores every document against every query (a matrix product) and keeps the
+    top `k`. It is the reference that approximate backends are measured
+    against, and it is made of core TensorFlow ops only, so it runs inside a
+    SavedModel served by stock TensorFlow Serving. With L2-normalised
+    embeddings the score is the cosine similarity.
+
+    Args:
+        k: int. Default number of results. Defaults to `10`.
+        **kwargs: standard `tf.keras.layers.Layer` arguments.
+
+    Call arguments:
+        queries: float tensor `[num_queries, embedding_dim]`.
+        k: optional int or int32 scalar tensor; defaults to the constructor's.
+            Identifiers are strings, which XLA cannot handle: compile
+            `top_k_positions` instead.
+
+    Returns:
+        `(scores, identifiers)`: float32 `[num_queries, min(k, num_documents)]`
+        and string `[num_queries, min(k, num_documents)]`, best first. Ties keep
+        the lower document position first.
+
+    Example:
+    ```python
+    index = BruteForceIndex(k=2)
+    index.index(tf.constant([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]), ["a", "b", "c"])
+    scores, ids = index(tf.constant([[1.0, 0.0]]))
+    # ids == [[b"a", b"c"]], scores == [[1.0, 0.6]]
+    ```
+    """
+
+    def __init__(self, k=10, **kwargs):
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
+        if int(k) <= 0:
+            raise ValueError(f"`k` must be positive, got {k}.")
+
+        # === Config ===
+        self.k = int(k)
+
+        # === State ===
+        self._embeddings = None
+        self._identifiers = None
+
+    @property
+    def num_documents(self):
+        return 0 if self._embeddings is None else int(self._embeddings.shape[0])
+
+    @property
+    def embedding_dim(self):
+        return None if self._embeddings is None else int(self._embeddings.shape[1])
+
+    @property
+    def identifiers(self):
+        if self._identifiers is None:
+            return []
+        return [i.decode("utf-8") for i in self._identifiers.numpy()]
+
+    def index(self, embeddings, identifiers):
+        """Replaces the indexed documents.
+
+        Args:
+            embeddings: float array-like `[num_documents, embedding_dim]`.
+            identifiers: sequence of str `[num_documents]`, unique.
+
+        Returns:
+            self.
+        """
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        identifiers = [str(i) for i in identifiers]
+        if embeddings.ndim != 2 or embeddings.shape[0] == 0:
+            raise ValueError(f"`embeddings` must be a non-empty [num_documents, dim] matrix, got shape {embeddings.shape}.")
+        if len(identifiers) != embeddings.shape[0]:
+            raise ValueError(f"{embeddings.shape[0]} embeddings but {len(identifiers)} identifiers.")
+        if len(set(identifiers)) != len(identifiers):
+            raise ValueError("`identifiers` must be unique.")
+        if not np.isfinite(embeddings).all():
+            raise ValueError("`embeddings` contain NaN or infinite values.")
+        self._embeddings = tf.Variable(embeddings, trainable=False, name="embeddings")
+        self._identifiers = tf.Variable(tf.constant(identifiers, tf.string), trainable=False, name="identifiers")
+        return self
+
+    def top_k_positions(self, queries, k=None):
+        """Numeric part of `call`: `(scores, positions)`, both `[num_queries, k]`.
+
+        Positions index the rows passed to `index()`. This part has no string
+        ops, so it compiles with XLA when `k` is a Python int.
+        """
+        if self._embeddings is None:
+            raise ValueError("The index is empty; call `index(embeddings, identifiers)` first.")
+        queries = tf.convert_to_tensor(queries, tf.float32)
+        k = self.k if k is None else k
+        if isinstance(k, int):
+            # A Python int stays a compile-time constant (needed by XLA).
+            k = min(k, self.num_documents)
+        else:
+            k = tf.minimum(tf.cast(k, tf.int32), tf.shape(self._embeddings)[0])
+        scores = tf.linalg.matmul(queries, self._embeddings, transpose_b=True)
+        return tf.math.top_k(scores, k=k, sorted=True)
+
+    def call(self, queries, k=None):
+        top_scores, top_positions = self.top_k_positions(queries, k)
+        return top_scores, tf.gather(self._identifiers, top_positions)
+
+    def search(self, queries, k=None):
+        """Searches a large batch of queries in steps of bounded memory.
+
+        Args:
+            queries: float array-like `[num_queries, embedding_dim]`.
+            k: int or None.
+
+        Returns:
+            `(scores, ids)`: float32 numpy `[num_queries, k]` and a list of lists of str.
+        """
+        queries = np.asarray(queries, dtype=np.float32)
+        if queries.ndim != 2 or (self.embedding_dim is not None and queries.shape[1] != self.embedding_dim):
+            raise ValueError(
+                f"`queries` must be [num_queries, {self.embedding_dim}], got shape {queries.shape}."
+            )
+        k = self.k if k is None else int(k)
+        step = max(1, _MAX_SCORES_PER_STEP // max(self.num_documents, 1))
+        all_scores, all_ids = [], []
+        for start in range(0, len(queries), step):
+            scores, ids = self(queries[start : start + step], k)
+            all_scores.append(scores.numpy())
+            all_ids.extend([i.decode("utf-8") for i in row] for row in ids.numpy())
+        if not all_scores:
+            return np.zeros([0, min(k, self.num_documents)], np.float32), []
+        return np.concatenate(all_scores), all_ids
+
+    def save(self, path, metadata=None, overwrite=False):
+        """Writes the index to a folder atomically (embeddings, ids, metadata).
+
+        Args:
+            path: the folder to create.
+            metadata: optional JSON-serialisable dict stored beside the data,
+                e.g. the encoder's fingerprint.
+            overwrite: replace an existing folder.
+        """
+        if self._embeddings is None:
+            raise ValueError("Nothing to save: the index is empty.")
+        with atomic_directory(path, overwrite=overwrite) as tmp:
+            np.save(tmp / "embeddings.npy", self._embeddings.numpy())
+            (tmp / "ids.txt").write_text("\n".join(self.identifiers) + "\n", encoding="utf-8")
+            meta = {
+                "format": INDEX_FORMAT,
+                "config": self.get_config(),
+                "num_documents": self.num_documents,
+                "embedding_dim": self.embedding_dim,
+                "metadata": metadata or {},
+            }
+            (tmp / "index.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        return pathlib.Path(path)
+
+    @classmethod
+    def load(cls, path):
+        """Reads a folder written by `save`; returns `(index, metadata)`."""
+        path = pathlib.Path(path)
+        meta_path = path / "index.json"
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{path} is not a tfsearch index folder (no index.json).")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("format") != INDEX_FORMAT:
+            raise ValueError(f"{path} holds a {meta.get('format')!r} index, not {INDEX_FORMAT!r}.")
+        ids = (path / "ids.txt").read_text(encoding="utf-8").split("\n")[: meta["num_documents"]]
+        index = cls.from_config(meta["config"])
+        index.index(np.load(path / "embeddings.npy"), ids)
+        return index, meta["metadata"]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"k": self.k})
+        return config

@@ -1,0 +1,118 @@
+"""Encoding many texts fast: length-aware batching over a `tf.data` stream.
+
+Texts are read in windows of `window_size`, tokenised in-graph, sorted by token
+length inside the window and cut into batches, each padded only to its own
+longest text. On a corpus with mixed lengths this computes far less padding
+than fixed-length batches, and the output order is restored by id.
+"""
+
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+# Batches are padded to a multiple of this many tokens, so that a compiled
+# (XLA) encoder sees at most sequence_length / PAD_MULTIPLE distinct shapes.
+PAD_MULTIPLE = 16
+
+
+def length_sorted_batches(dataset, tokenizer, batch_size=64, window_size=2048):
+    """Turns a stream of `(id, text)` into length-sorted, tightly padded batches.
+
+    Args:
+        dataset: `tf.data.Dataset` of scalar `(id, text)` strings.
+        tokenizer: `WordPieceTokenizer`.
+        batch_size: int. Texts per batch.
+        window_size: int. Texts sorted together; bounds memory and latency.
+
+    Returns:
+        `tf.data.Dataset` of `(positions [b], ids [b], token_ids [b, seq],
+        padding_mask [b, seq])`, where `positions` are the texts' int64 indices
+        in the input stream.
+    """
+    if batch_size <= 0 or window_size <= 0:
+        raise ValueError("`batch_size` and `window_size` must be positive.")
+
+    def tokenize_window(positions, ids, texts):
+        tokens = tokenizer(texts)
+        lengths = tf.reduce_sum(tf.cast(tokens["padding_mask"], tf.int32), axis=1)
+        order = tf.argsort(lengths, direction="DESCENDING", stable=True)
+        return (
+            tf.gather(positions, order),
+            tf.gather(ids, order),
+            tf.gather(tokens["token_ids"], order),
+            tf.gather(tokens["padding_mask"], order),
+            tf.gather(lengths, order),
+        )
+
+    def trim(positions, ids, token_ids, padding_mask, lengths):
+        longest = tf.reduce_max(lengths)
+        padded = tf.minimum((longest + PAD_MULTIPLE - 1) // PAD_MULTIPLE * PAD_MULTIPLE, tf.shape(token_ids)[1])
+        return positions, ids, token_ids[:, :padded], padding_mask[:, :padded]
+
+    return (
+        dataset.enumerate()
+        .map(lambda position, pair: (position, pair[0], pair[1]))
+        .batch(window_size)
+        .map(tokenize_window, num_parallel_calls=1)
+        .flat_map(lambda *window: tf.data.Dataset.from_tensor_slices(window).batch(batch_size))
+        .map(trim)
+        .prefetch(2)
+    )
+
+
+def encode_dataset(encoder, dataset, batch_size=64, window_size=2048, total=None, progress=True, jit_compile=False,
+                   description="encoding"):
+    """Encodes a stream of `(id, text)` with length-aware batching.
+
+    Args:
+        encoder: `BertEncoder`.
+        dataset: `tf.data.Dataset` of scalar `(id, text)` strings, e.g. from
+            `tfsearch.data.pipelines.corpus_dataset`.
+        batch_size: int. Texts per forward pass.
+        window_size: int. Texts sorted by length together.
+        total: int or None. Number of texts, for the progress bar.
+        progress: bool. Show a progress bar.
+        jit_compile: bool. Compile the encoder with XLA.
+        description: str. Progress bar label.
+
+    Returns:
+        `(ids, embeddings)`: a list of str in input order and a float32 array
+        `[num_texts, embedding_dim]`.
+
+    Raises:
+        ValueError: when two texts share an id.
+    """
+    encode = tf.function(
+        lambda token_ids, padding_mask: encoder.encode_tokens(token_ids, padding_mask),
+        input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.bool)],
+        jit_compile=jit_compile,
+        reduce_retracing=True,
+    )
+    positions, ids, chunks = [], [], []
+    with tqdm(total=total, unit="text", desc=description, disable=not progress, dynamic_ncols=True) as bar:
+        batches = length_sorted_batches(dataset, encoder.tokenizer, batch_size, window_size)
+        for batch_positions, batch_ids, token_ids, padding_mask in batches:
+            chunks.append(encode(token_ids, padding_mask).numpy())
+            positions.append(batch_positions.numpy())
+            ids.extend(i.decode("utf-8") for i in batch_ids.numpy())
+            bar.update(len(batch_ids))
+    if not chunks:
+        return [], np.zeros([0, encoder.embedding_dim], np.float32)
+    # Batches come out length-sorted; put rows back in input order.
+    order = np.argsort(np.concatenate(positions), kind="stable")
+    ids = [ids[i] for i in order]
+    if len(set(ids)) != len(ids):
+        raise ValueError("Two texts share an id in the encoded stream; ids must be unique.")
+    return ids, np.concatenate(chunks)[order]
+
+
+def encode_texts(encoder, texts, batch_size=64, progress=False, description="encoding", jit_compile=False):
+    """Encodes a list of texts, returning `[len(texts), embedding_dim]` in order."""
+    from tfsearch.data.pipelines import texts_dataset
+
+    ids = [str(i) for i in range(len(texts))]
+    _, embeddings = encode_dataset(
+        encoder, texts_dataset(ids, texts), batch_size=batch_size, total=len(texts), progress=progress,
+        description=description, jit_compile=jit_compile,
+    )
+    return embeddings

@@ -1,0 +1,209 @@
+"""A text tower: strings in, L2-normalised embeddings out, all in-graph."""
+
+import json
+import pathlib
+
+import tensorflow as tf
+
+from tfsearch.models.bert_backbone import BertBackbone
+from tfsearch.models.presets import CheckpointNotFoundError, resolve_checkpoint
+from tfsearch.text.wordpiece_tokenizer import WordPieceTokenizer, read_vocabulary
+from tfsearch.utils.atomic import atomic_directory
+
+ENCODER_CONFIG_FILE = "tfsearch_encoder.json"
+_POOLINGS = ("mean", "cls")
+
+
+@tf.keras.utils.register_keras_serializable(package="tfsearch")
+class BertEncoder(tf.keras.Model):
+    """BERT text encoder with in-graph WordPiece tokenisation.
+
+    The tokenizer, the BERT backbone, pooling (`"mean"` over real tokens or
+    the `"cls"` token), an optional linear projection and L2 normalisation all
+    run in one TensorFlow graph, so the encoder can be exported to a SavedModel
+    that takes raw strings.
+
+    Args:
+        backbone: `BertBackbone` (or its serialised config).
+        tokenizer: `WordPieceTokenizer` (or its serialised config).
+        pooling: str. `"mean"` or `"cls"`. Defaults to `"mean"`.
+        projection_dim: int or None. Adds a `Dense(projection_dim)` head.
+        normalize: bool. L2-normalise the output. Defaults to `True`.
+        **kwargs: standard `tf.keras.Model` arguments.
+
+    Call arguments:
+        texts: string tensor `[batch]`.
+
+    Returns:
+        float32 tensor `[batch, embedding_dim]` where `embedding_dim` is
+        `projection_dim` or the backbone's `hidden_dim`.
+
+    Example:
+    ```python
+    encoder = BertEncoder.from_pretrained()  # all-MiniLM-L6-v2
+    embeddings = encoder(tf.constant(["A man is eating food."]))  # [1, 384]
+    ```
+    """
+
+    def __init__(self, backbone, tokenizer, pooling="mean", projection_dim=None, normalize=True, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(backbone, dict):
+            backbone = tf.keras.layers.deserialize(backbone)
+        if isinstance(tokenizer, dict):
+            tokenizer = tf.keras.layers.deserialize(tokenizer)
+        if pooling not in _POOLINGS:
+            raise ValueError(f"`pooling` must be one of {_POOLINGS}, got {pooling!r}.")
+        if tokenizer.vocabulary_size != backbone.vocabulary_size:
+            raise ValueError(
+                f"The tokenizer has {tokenizer.vocabulary_size} tokens but the backbone "
+                f"expects {backbone.vocabulary_size}."
+            )
+        if projection_dim is not None and int(projection_dim) <= 0:
+            raise ValueError(f"`projection_dim` must be positive or None, got {projection_dim}.")
+
+        # === Layers ===
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.projection = (
+            tf.keras.layers.Dense(int(projection_dim), name="projection") if projection_dim is not None else None
+        )
+
+        # === Config ===
+        self.pooling = pooling
+        self.projection_dim = None if projection_dim is None else int(projection_dim)
+        self.normalize = bool(normalize)
+
+    @property
+    def embedding_dim(self):
+        return self.projection_dim or self.backbone.hidden_dim
+
+    @property
+    def sequence_length(self):
+        return self.tokenizer.sequence_length
+
+    def encode_tokens(self, token_ids, padding_mask, training=False):
+        """Embeds already tokenised inputs `[batch, seq]` -> `[batch, embedding_dim]`."""
+        hidden = tf.cast(self.backbone(token_ids, padding_mask, training=training), tf.float32)
+        if self.pooling == "cls":
+            pooled = hidden[:, 0, :]
+        else:
+            mask = tf.cast(padding_mask, hidden.dtype)[:, :, tf.newaxis]
+            pooled = tf.reduce_sum(hidden * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1e-9)
+        if self.projection is not None:
+            pooled = tf.cast(self.projection(pooled), tf.float32)
+        if self.normalize:
+            pooled = tf.math.l2_normalize(pooled, axis=-1)
+        return pooled
+
+    def call(self, texts, training=False):
+        tokens = self.tokenizer(texts)
+        return self.encode_tokens(tokens["token_ids"], tokens["padding_mask"], training=training)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "backbone": tf.keras.layers.serialize(self.backbone),
+                "tokenizer": tf.keras.layers.serialize(self.tokenizer),
+                "pooling": self.pooling,
+                "projection_dim": self.projection_dim,
+                "normalize": self.normalize,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # --- Checkpoints ------------------------------------------------------
+
+    def save_to_directory(self, path, overwrite=False):
+        """Writes the encoder (config, vocabulary, weights) to a folder, atomically.
+
+        The folder holds `tfsearch_encoder.json` (the Keras config, with the
+        vocabulary moved to `vocab.txt`) and a TensorFlow checkpoint under
+        `weights/`. `BertEncoder.from_pretrained(path)` reads it back.
+        """
+        self._ensure_built()
+        config = self.get_config()
+        config["tokenizer"]["config"]["vocabulary"] = "vocab.txt"
+        with atomic_directory(path, overwrite=overwrite) as tmp:
+            (tmp / ENCODER_CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
+            (tmp / "vocab.txt").write_text("\n".join(self.tokenizer.vocabulary) + "\n", encoding="utf-8")
+            tf.train.Checkpoint(encoder=self).write(str(tmp / "weights" / "ckpt"))
+        return pathlib.Path(path)
+
+    def _ensure_built(self):
+        if not self.built:
+            self(tf.constant(["build"]))
+
+    @classmethod
+    def from_pretrained(cls, model=None, sequence_length=None, pooling=None, projection_dim=None, normalize=True,
+                        dtype=None):
+        """Loads an encoder from a checkpoint folder or a preset, without torch.
+
+        Args:
+            model: None (the default preset, all-MiniLM-L6-v2), a preset name,
+                a Hugging Face BERT folder (`config.json`, `vocab.txt`,
+                `model.safetensors`) or a folder written by `save_to_directory`.
+            sequence_length: int or None. Maximum tokens per text. None takes
+                the checkpoint's own setting (`sentence_bert_config.json`), or 256.
+            pooling: str or None. None takes the checkpoint's pooling config, or "mean".
+            projection_dim: int or None. Adds a fresh projection head (Hugging
+                Face checkpoints only).
+            normalize: bool. L2-normalise embeddings.
+            dtype: None (float32) or a Keras dtype policy for the backbone,
+                e.g. `"mixed_bfloat16"` (Hugging Face checkpoints only).
+
+        Raises:
+            CheckpointNotFoundError: the folder or preset cannot be found, with
+                the command that installs the default model.
+        """
+        path = resolve_checkpoint(model)
+        if (path / ENCODER_CONFIG_FILE).is_file():
+            return cls._from_tfsearch_directory(path, sequence_length)
+        missing = [name for name in ("config.json", "vocab.txt", "model.safetensors") if not (path / name).is_file()]
+        if missing:
+            raise CheckpointNotFoundError(
+                f"{path} is not a BERT checkpoint folder: missing {', '.join(missing)} "
+                f"(or {ENCODER_CONFIG_FILE} for a tfsearch model)."
+            )
+        st_config = _read_json(path / "sentence_bert_config.json")
+        pooling_config = _read_json(path / "1_Pooling" / "config.json")
+        tokenizer_config = _read_json(path / "tokenizer_config.json")
+        if sequence_length is None:
+            sequence_length = st_config.get("max_seq_length", 256)
+        if pooling is None:
+            pooling = "cls" if pooling_config.get("pooling_mode_cls_token") else "mean"
+        tokenizer = WordPieceTokenizer(
+            read_vocabulary(path / "vocab.txt"),
+            sequence_length=sequence_length,
+            lowercase=tokenizer_config.get("do_lower_case", True),
+            name="tokenizer",
+        )
+        backbone = BertBackbone.from_checkpoint(path, name="backbone", **({"dtype": dtype} if dtype else {}))
+        encoder = cls(backbone, tokenizer, pooling=pooling, projection_dim=projection_dim, normalize=normalize)
+        encoder._ensure_built()
+        return encoder
+
+    @classmethod
+    def _from_tfsearch_directory(cls, path, sequence_length=None):
+        config = json.loads((path / ENCODER_CONFIG_FILE).read_text(encoding="utf-8"))
+        tokenizer_config = config["tokenizer"]["config"]
+        tokenizer_config["vocabulary"] = read_vocabulary(path / tokenizer_config["vocabulary"])
+        if sequence_length is not None:
+            tokenizer_config["sequence_length"] = int(sequence_length)
+        encoder = cls.from_config(config)
+        encoder._ensure_built()
+        status = tf.train.Checkpoint(encoder=encoder).read(str(path / "weights" / "ckpt"))
+        status.assert_existing_objects_matched().expect_partial()
+        return encoder
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
