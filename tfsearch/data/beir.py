@@ -134,6 +134,29 @@ def _metadata(record, path, line_number):
     return value
 
 
+def _iter_entries(path, kind, errors, with_title):
+    """Yields validated `(id, title, text, metadata)` of a corpus or queries file."""
+    seen = {}
+    for line_number, record in _iter_jsonl(path, errors):
+        try:
+            entry_id = _id_of(record, path, line_number)
+            title = _string_field(record, "title", path, line_number, required=False) if with_title else ""
+            text = _string_field(record, "text", path, line_number, required=True)
+            metadata = _metadata(record, path, line_number)
+            if entry_id in seen:
+                raise BeirFormatError(
+                    f"duplicate {kind} id {entry_id!r} (first on line {seen[entry_id]})", path, line_number, "_id"
+                )
+            seen[entry_id] = line_number
+            if not title.strip() and not text.strip():
+                empty = "title and text" if with_title else "text"
+                raise BeirFormatError(f"{kind} {entry_id!r} has an empty {empty}", path, line_number, "text")
+        except BeirFormatError as e:
+            _report(e, errors)
+            continue
+        yield entry_id, title, text, metadata
+
+
 def iter_corpus(path, errors=None):
     """Streams the documents of a `corpus.jsonl`, validating each line.
 
@@ -150,44 +173,13 @@ def iter_corpus(path, errors=None):
             non-string title or text, or a document whose title and text are
             both empty.
     """
-    seen = {}
-    for line_number, record in _iter_jsonl(path, errors):
-        try:
-            doc_id = _id_of(record, path, line_number)
-            title = _string_field(record, "title", path, line_number, required=False)
-            text = _string_field(record, "text", path, line_number, required=True)
-            metadata = _metadata(record, path, line_number)
-            if doc_id in seen:
-                raise BeirFormatError(
-                    f"duplicate document id {doc_id!r} (first on line {seen[doc_id]})", path, line_number, "_id"
-                )
-            seen[doc_id] = line_number
-            if not title.strip() and not text.strip():
-                raise BeirFormatError(f"document {doc_id!r} has an empty title and text", path, line_number, "text")
-        except BeirFormatError as e:
-            _report(e, errors)
-            continue
+    for doc_id, title, text, metadata in _iter_entries(path, "document", errors, with_title=True):
         yield Document(doc_id, title, text, metadata)
 
 
 def iter_queries(path, errors=None):
     """Streams the queries of a `queries.jsonl`; same contract as `iter_corpus`."""
-    seen = {}
-    for line_number, record in _iter_jsonl(path, errors):
-        try:
-            query_id = _id_of(record, path, line_number)
-            text = _string_field(record, "text", path, line_number, required=True)
-            metadata = _metadata(record, path, line_number)
-            if query_id in seen:
-                raise BeirFormatError(
-                    f"duplicate query id {query_id!r} (first on line {seen[query_id]})", path, line_number, "_id"
-                )
-            seen[query_id] = line_number
-            if not text.strip():
-                raise BeirFormatError(f"query {query_id!r} has an empty text", path, line_number, "text")
-        except BeirFormatError as e:
-            _report(e, errors)
-            continue
+    for query_id, _, text, metadata in _iter_entries(path, "query", errors, with_title=False):
         yield Query(query_id, text, metadata)
 
 

@@ -129,18 +129,7 @@ class BertBackbone(tf.keras.layers.Layer):
         # === Layers ===
         transformers = _transformers()
         hf_config = transformers.BertConfig(
-            vocab_size=self.vocabulary_size,
-            hidden_size=self.hidden_dim,
-            num_hidden_layers=self.num_layers,
-            num_attention_heads=self.num_heads,
-            intermediate_size=self.intermediate_dim,
-            max_position_embeddings=self.max_sequence_length,
-            type_vocab_size=self.type_vocabulary_size,
-            hidden_act=self.activation,
-            layer_norm_eps=self.layer_norm_epsilon,
-            hidden_dropout_prob=self.dropout,
-            attention_probs_dropout_prob=self.attention_dropout,
-            initializer_range=self.initializer_range,
+            **{theirs: getattr(self, ours) for theirs, ours in _HF_CONFIG_KEYS.items()}
         )
         with _global_dtype_policy(self.dtype_policy):
             self.bert = transformers.TFBertModel(hf_config, name="bert_model")
@@ -217,20 +206,5 @@ class BertBackbone(tf.keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "vocabulary_size": self.vocabulary_size,
-                "hidden_dim": self.hidden_dim,
-                "num_layers": self.num_layers,
-                "num_heads": self.num_heads,
-                "intermediate_dim": self.intermediate_dim,
-                "max_sequence_length": self.max_sequence_length,
-                "type_vocabulary_size": self.type_vocabulary_size,
-                "activation": self.activation,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "dropout": self.dropout,
-                "attention_dropout": self.attention_dropout,
-                "initializer_range": self.initializer_range,
-            }
-        )
+        config.update({name: getattr(self, name) for name in _HF_CONFIG_KEYS.values()})
         return config
