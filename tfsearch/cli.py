@@ -20,10 +20,11 @@ def _quiet_tensorflow():
     warnings.filterwarnings("ignore", message=".*TensorFlow and JAX classes are deprecated.*")
 
 
-def _load_encoder(model, sequence_length=None):
+def _load_encoder(model, sequence_length=None, bf16=False):
     from tfsearch.models.bert_encoder import BertEncoder
 
-    return BertEncoder.from_pretrained(model, sequence_length=sequence_length)
+    return BertEncoder.from_pretrained(model, sequence_length=sequence_length,
+                                       dtype="mixed_bfloat16" if bf16 else None)
 
 
 def _positive_int(text):
@@ -89,7 +90,7 @@ def cmd_evaluate(args):
     parse_measures(args.measures)  # fail fast, before any encoding
     data = BeirDataset(args.data)
     data.qrels(args.split)  # validates the split before the slow part
-    encoder = _load_encoder(args.model, args.max_length)
+    encoder = _load_encoder(args.model, args.max_length, args.bf16)
     result = evaluate_retrieval(
         encoder, data, split=args.split, output_dir=args.output, top_k=args.top_k, measures=args.measures,
         batch_size=args.batch_size, progress=not args.no_progress,
@@ -143,6 +144,9 @@ def build_parser():
     p.add_argument("--top-k", type=_positive_int, default=1000, help="results per query (default: 1000)")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="texts per forward pass (default: 64)")
     p.add_argument("--max-length", type=_positive_int, help="tokens per text (default: the checkpoint's, 256)")
+    p.add_argument("--bf16", action="store_true",
+                   help="compute in bfloat16 (faster on CPUs with AVX512-BF16, TPUs and recent GPUs; "
+                        "embeddings stay within cosine 0.999 of float32)")
     p.add_argument("--measures", nargs="+", default=list(DEFAULT_MEASURES),
                    help=f"ir-measures names (default: {' '.join(DEFAULT_MEASURES)})")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -59,3 +59,20 @@ def test_weights_with_wrong_shapes_are_refused(tmp_path):
     save_file(wrong, str(tmp_path / "model.safetensors"))
     with pytest.raises(ValueError, match="does not match"):
         small.load_checkpoint_weights(tmp_path / "model.safetensors")
+
+
+def test_mixed_bfloat16_keeps_float32_variables_and_close_outputs():
+    tf.keras.utils.set_random_seed(1)
+    full = BertBackbone(**TINY, activation="gelu")
+    mixed = BertBackbone(**TINY, activation="gelu", dtype="mixed_bfloat16")
+    assert tf.keras.mixed_precision.global_policy().name == "float32"  # restored after building
+    mixed.set_weights(full.get_weights())
+    assert all(w.dtype == tf.float32 for w in mixed.weights)
+    ids, mask = tf.constant([[2, 7, 9, 3]]), tf.constant([[True] * 4])
+    out = mixed(ids, mask)
+    assert out.dtype == tf.bfloat16
+    # The GELU runs in float32 inside the bfloat16 model.
+    x = tf.constant([[-1.0, 0.5]], tf.bfloat16)
+    act = mixed.bert.bert.encoder.layer[0].intermediate.intermediate_act_fn(x)
+    assert act.dtype == tf.bfloat16
+    np.testing.assert_allclose(tf.cast(out, tf.float32).numpy(), full(ids, mask).numpy(), atol=0.1)

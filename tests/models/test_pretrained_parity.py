@@ -69,3 +69,13 @@ def test_embedding_parity_with_hugging_face_tokenisation(encoder, hf_tokenizer, 
     cosines = (ours * reference).sum(axis=1)
     print(f"embedding parity: min cosine {cosines.min():.6f} over {len(sample)} texts")
     assert cosines.min() >= 0.999
+
+
+def test_bfloat16_compute_stays_within_cosine_0999(encoder, pretrained_dir, scifact_dir):
+    from tfsearch.models.bert_encoder import BertEncoder
+
+    fast = BertEncoder.from_pretrained(str(pretrained_dir), dtype="mixed_bfloat16")
+    sample = scifact_texts(scifact_dir)[:32]
+    cosines = (fast(tf.constant(sample)).numpy() * encoder(tf.constant(sample)).numpy()).sum(axis=1)
+    print(f"bfloat16 vs float32: min cosine {cosines.min():.6f}")
+    assert cosines.min() >= 0.999

@@ -62,7 +62,7 @@ def evaluate_retrieval(encoder, data, split="test", output_dir=None, top_k=1000,
     if index is None:
         doc_ids, doc_embeddings = encode_dataset(
             encoder, corpus_dataset(data), batch_size=batch_size, total=data.count_documents(),
-            progress=progress, freeze=True, description="encoding corpus",
+            progress=progress, description="encoding corpus",
         )
         index = BruteForceIndex(k=top_k).index(doc_embeddings, doc_ids)
         info["corpus_encoding_seconds"] = round(time.perf_counter() - start, 2)

@@ -61,7 +61,7 @@ def length_sorted_batches(dataset, tokenizer, batch_size=64, window_size=2048):
 
 
 def encode_dataset(encoder, dataset, batch_size=64, window_size=2048, total=None, progress=True, jit_compile=False,
-                   freeze=False, description="encoding"):
+                   description="encoding"):
     """Encodes a stream of `(id, text)` with length-aware batching.
 
     Args:
@@ -73,9 +73,6 @@ def encode_dataset(encoder, dataset, batch_size=64, window_size=2048, total=None
         total: int or None. Number of texts, for the progress bar.
         progress: bool. Show a progress bar.
         jit_compile: bool. Compile the encoder with XLA.
-        freeze: bool. Snapshot the weights as graph constants before encoding
-            (inference only). TensorFlow can then pre-cast and pre-pack the
-            weights once (about 10% faster on CPU); costs a second or two to set up.
         description: str. Progress bar label.
 
     Returns:
@@ -91,8 +88,6 @@ def encode_dataset(encoder, dataset, batch_size=64, window_size=2048, total=None
         jit_compile=jit_compile,
         reduce_retracing=True,
     )
-    if freeze:
-        encode = _frozen(encode)
     positions, ids, chunks = [], [], []
     with tqdm(total=total, unit="text", desc=description, disable=not progress, dynamic_ncols=True) as bar:
         batches = length_sorted_batches(dataset, encoder.tokenizer, batch_size, window_size)
@@ -109,14 +104,6 @@ def encode_dataset(encoder, dataset, batch_size=64, window_size=2048, total=None
     if len(set(ids)) != len(ids):
         raise ValueError("Two texts share an id in the encoded stream; ids must be unique.")
     return ids, np.concatenate(chunks)[order]
-
-
-def _frozen(function):
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-    frozen = convert_variables_to_constants_v2(function.get_concrete_function())
-    # The frozen function returns a flat list of outputs; we have one.
-    return lambda token_ids, padding_mask: frozen(token_ids, padding_mask)[0]
 
 
 def encode_texts(encoder, texts, batch_size=64, progress=False, description="encoding", jit_compile=False):

@@ -40,6 +40,24 @@ def _global_dtype_policy(policy):
         tf.keras.mixed_precision.set_global_policy(previous)
 
 
+def _activations_in_float32(bert_model):
+    """Runs each layer's feed-forward activation in float32 under mixed precision.
+
+    The exact GELU is built on `erf`, which TensorFlow evaluates one element at
+    a time for bfloat16 on CPU: it took a quarter of the encoder's time. In
+    float32 it is vectorised and more accurate; the matrix products around it
+    stay in bfloat16.
+    """
+    for layer in bert_model.bert.encoder.layer:
+        intermediate = layer.intermediate
+        activation = intermediate.intermediate_act_fn
+
+        def in_float32(x, activation=activation):
+            return tf.cast(activation(tf.cast(x, tf.float32)), x.dtype)
+
+        intermediate.intermediate_act_fn = in_float32
+
+
 def _transformers():
     try:
         import transformers
@@ -136,6 +154,8 @@ class BertBackbone(tf.keras.layers.Layer):
             # Build now, outside any enclosing name scope, so that weight names
             # are the ones the checkpoint converter expects.
             self.bert.build()
+        if self.compute_dtype != "float32":
+            _activations_in_float32(self.bert)
         # The pooler (a dense layer on [CLS]) is not used by tfsearch's pooling;
         # freezing it avoids "gradients do not exist" warnings in training.
         self.bert.bert.pooler.trainable = False

@@ -153,8 +153,8 @@ class BertEncoder(tf.keras.Model):
             projection_dim: int or None. Adds a fresh projection head (Hugging
                 Face checkpoints only).
             normalize: bool. L2-normalise embeddings.
-            dtype: None (float32) or a Keras dtype policy for the backbone,
-                e.g. `"mixed_bfloat16"` (Hugging Face checkpoints only).
+            dtype: None (as saved; float32 for Hugging Face checkpoints) or a
+                Keras dtype policy for the backbone, e.g. `"mixed_bfloat16"`.
 
         Raises:
             CheckpointNotFoundError: the folder or preset cannot be found, with
@@ -162,7 +162,7 @@ class BertEncoder(tf.keras.Model):
         """
         path = resolve_checkpoint(model)
         if (path / ENCODER_CONFIG_FILE).is_file():
-            return cls._from_tfsearch_directory(path, sequence_length)
+            return cls._from_tfsearch_directory(path, sequence_length, dtype)
         missing = [name for name in ("config.json", "vocab.txt", "model.safetensors") if not (path / name).is_file()]
         if missing:
             raise CheckpointNotFoundError(
@@ -188,12 +188,14 @@ class BertEncoder(tf.keras.Model):
         return encoder
 
     @classmethod
-    def _from_tfsearch_directory(cls, path, sequence_length=None):
+    def _from_tfsearch_directory(cls, path, sequence_length=None, dtype=None):
         config = json.loads((path / ENCODER_CONFIG_FILE).read_text(encoding="utf-8"))
         tokenizer_config = config["tokenizer"]["config"]
         tokenizer_config["vocabulary"] = read_vocabulary(path / tokenizer_config["vocabulary"])
         if sequence_length is not None:
             tokenizer_config["sequence_length"] = int(sequence_length)
+        if dtype is not None:
+            config["backbone"]["config"]["dtype"] = dtype
         encoder = cls.from_config(config)
         encoder._ensure_built()
         status = tf.train.Checkpoint(encoder=encoder).read(str(path / "weights" / "ckpt"))
