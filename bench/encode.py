@@ -143,7 +143,6 @@ def main(argv=None):
     parser.add_argument("--output", default=str(HERE / "results" / "encode.json"))
     args = parser.parse_args(argv)
 
-    import numpy as np
 
     docs, queries = load_texts(args.data, args.limit)
     print(f"{len(docs)} documents, {len(queries)} queries, {args.threads} threads, batch {args.batch_size}")
