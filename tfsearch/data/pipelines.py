@@ -4,6 +4,8 @@ import tensorflow as tf
 
 from tfsearch.data.beir import BeirDataset
 
+_CHUNK = 256
+
 
 def corpus_dataset(data, separator=" "):
     """Streams `(doc_id, text)` string pairs from a BEIR corpus.
@@ -29,13 +31,21 @@ def corpus_dataset(data, separator=" "):
         data = BeirDataset(data)
 
     def generate():
+        # Yield chunks: a Python call per document would cost about 1 ms each.
+        ids, texts = [], []
         for doc in data.iter_corpus():
-            yield doc.id, doc.contents(separator)
+            ids.append(doc.id)
+            texts.append(doc.contents(separator))
+            if len(ids) == _CHUNK:
+                yield ids, texts
+                ids, texts = [], []
+        if ids:
+            yield ids, texts
 
     return tf.data.Dataset.from_generator(
         generate,
-        output_signature=(tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.string)),
-    )
+        output_signature=(tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.string)),
+    ).unbatch()
 
 
 def texts_dataset(ids, texts):

@@ -54,6 +54,7 @@ def length_sorted_batches(dataset, tokenizer, batch_size=64, window_size=2048):
         .map(lambda position, pair: (position, pair[0], pair[1]))
         .batch(window_size)
         .map(tokenize_window, num_parallel_calls=1)
+        .prefetch(1)  # tokenise the next window while this one is encoded
         .flat_map(lambda *window: tf.data.Dataset.from_tensor_slices(window).batch(batch_size))
         .map(trim)
         .prefetch(2)
