@@ -52,7 +52,8 @@ def cmd_quickstart(args):
     encoder = _load_encoder(args.model)
     corpus = data.corpus()
     doc_ids, doc_embeddings = encode_dataset(
-        encoder, corpus_dataset(data), total=len(corpus), progress=not args.no_progress, description="encoding demo corpus"
+        encoder, corpus_dataset(data), total=len(corpus), progress=not args.no_progress,
+        description="encoding demo corpus",
     )
     index = BruteForceIndex(k=args.k).index(doc_embeddings, doc_ids)
     queries = args.query or list(EXAMPLE_QUERIES)
@@ -64,7 +65,7 @@ def cmd_quickstart(args):
             print(f"  {rank}. {score:.3f}  [{doc.metadata.get('topic', '')}] {doc.title}")
     print(f"\nEvaluating on the demo test split ({len(data.qrels('test'))} queries) ...", flush=True)
     result = evaluate_retrieval(encoder, data, split="test", output_dir=args.output, top_k=100, progress=False,
-                                index=BruteForceIndex(k=100).index(doc_embeddings, doc_ids))
+                                index=index)
     print(result.format_table())
     if args.output:
         print(f"\nWrote {args.output}/run.trec and {args.output}/metrics.json")
@@ -89,11 +90,11 @@ def cmd_evaluate(args):
 
     parse_measures(args.measures)  # fail fast, before any encoding
     data = BeirDataset(args.data)
-    data.qrels(args.split)  # validates the split before the slow part
+    qrels = data.qrels(args.split)  # validates the data before the slow part
     encoder = _load_encoder(args.model, args.max_length, args.bf16)
     result = evaluate_retrieval(
         encoder, data, split=args.split, output_dir=args.output, top_k=args.top_k, measures=args.measures,
-        batch_size=args.batch_size, progress=not args.no_progress,
+        batch_size=args.batch_size, progress=not args.no_progress, qrels=qrels,
     )
     print(result.format_table())
     if args.output:

@@ -35,7 +35,7 @@ def run_from_search(query_ids, scores, doc_ids):
 
 
 def evaluate_retrieval(encoder, data, split="test", output_dir=None, top_k=1000, measures=DEFAULT_MEASURES,
-                       batch_size=64, progress=True, index=None):
+                       batch_size=64, progress=True, index=None, qrels=None):
     """Evaluates dense retrieval with `encoder` on a BEIR split.
 
     Args:
@@ -49,13 +49,15 @@ def evaluate_retrieval(encoder, data, split="test", output_dir=None, top_k=1000,
         progress: bool. Progress bars.
         index: an already built index over this corpus and encoder (skips
             corpus encoding), or None to build an exact one.
+        qrels: the split's judgements if already loaded (and validated), or None.
 
     Returns:
         `EvaluationResult`.
     """
     data = data if isinstance(data, BeirDataset) else BeirDataset(data)
-    qrels = data.qrels(split)
-    queries = data.queries(split)
+    qrels = data.qrels(split) if qrels is None else qrels
+    all_queries = data.queries()
+    queries = {qid: all_queries[qid] for qid in qrels if qid in all_queries}
     info = {"data": str(data.path), "split": split, "top_k": top_k, "num_queries": len(queries)}
 
     start = time.perf_counter()
