@@ -63,9 +63,10 @@ def cmd_quickstart(args):
         for rank, (doc_id, score) in enumerate(zip(row_ids, row_scores), start=1):
             doc = corpus[doc_id]
             print(f"  {rank}. {score:.3f}  [{doc.metadata.get('topic', '')}] {doc.title}")
-    print(f"\nEvaluating on the demo test split ({len(data.qrels('test'))} queries) ...", flush=True)
+    qrels = data.qrels("test")
+    print(f"\nEvaluating on the demo test split ({len(qrels)} queries) ...", flush=True)
     result = evaluate_retrieval(encoder, data, split="test", output_dir=args.output, top_k=100, progress=False,
-                                index=index)
+                                index=index, qrels=qrels)
     print(result.format_table())
     if args.output:
         print(f"\nWrote {args.output}/run.trec and {args.output}/metrics.json")
