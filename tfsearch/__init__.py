@@ -18,17 +18,23 @@ _LAZY = {
     "BertBackbone": "tfsearch.models.bert_backbone",
     "WordPieceTokenizer": "tfsearch.text.wordpiece_tokenizer",
     "BruteForceIndex": "tfsearch.index.brute_force_index",
+    "DiversityReranker": "tfsearch.layers.diversity_reranker",
     "BeirDataset": "tfsearch.data.beir",
     "BeirFormatError": "tfsearch.data.beir",
     "evaluate_run": "tfsearch.eval.metrics",
 }
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
+_SUBPACKAGES = ("data", "eval", "index", "layers", "models", "text", "utils")
 
+
+def __getattr__(name):
+    import importlib
+
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"tfsearch.{name}")
     raise AttributeError(f"module 'tfsearch' has no attribute {name!r}")
 
 
