@@ -235,6 +235,8 @@ def test_arguments_are_checked():
         DiversityReranker(diversity=1.5)
     with pytest.raises(ValueError, match="temperature"):
         DiversityReranker(temperature=0.0)
+    with pytest.raises(ValueError, match="block_size"):
+        DiversityReranker(block_size=0)
     embeddings, scores, _, _ = random_inputs(0, 1, 3, 2)
     with pytest.raises(ValueError, match="needs the `aspects`"):
         DiversityReranker(method="aspects")(embeddings, scores)
@@ -242,12 +244,38 @@ def test_arguments_are_checked():
         DiversityReranker(method="aspects")(embeddings, scores, aspects=np.float32([[1.0, 2.0, 3.0]]))
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_blocks_do_not_change_results(method):
+    # 11 queries: whole blocks, a last block overlapping the one before, one
+    # query per block, and the padded path taken when the batch size is unknown.
+    embeddings, scores, mask, aspects = random_inputs(13, 11, 20, 8)
+    diversity = np.linspace(0, 1, 11).astype(np.float32)
+    expected = DiversityReranker(k=6, method=method, block_size=64)(
+        embeddings, scores, mask=mask, diversity=diversity, aspects=aspects
+    )
+    specs = [tf.TensorSpec([None, 20, 8]), tf.TensorSpec([None, 20]), tf.TensorSpec([None, 20], tf.bool),
+             tf.TensorSpec([None]), tf.TensorSpec([None, 20], tf.int32)]
+    for block_size in (1, 3, 4, 11, None):
+        layer = DiversityReranker(k=6, method=method, block_size=block_size)
+
+        def call(e, s, m, d, a):
+            return layer(e, s, mask=m, diversity=d, aspects=a)
+
+        args = (embeddings, scores, mask, diversity, aspects)
+        for fn in (call, tf.function(call, jit_compile=True), tf.function(call, input_signature=specs),
+                   tf.function(call, input_signature=specs, jit_compile=True)):
+            positions, adjusted = fn(*args)
+            np.testing.assert_array_equal(positions, expected[0], err_msg=f"block_size={block_size}")
+            np.testing.assert_allclose(adjusted, expected[1], atol=1e-5)
+
+
 # --- layer contract ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_config_round_trip(method):
-    layer = DiversityReranker(k=4, method=method, diversity=0.25, temperature=0.2, epsilon=1e-5, name="rerank")
+    layer = DiversityReranker(k=4, method=method, diversity=0.25, temperature=0.2, epsilon=1e-5, block_size=8,
+                              name="rerank")
     embeddings, scores, mask, aspects = random_inputs(1, 2, 7, 3)
     clone = assert_config_round_trip(
         layer, call=lambda l: l(embeddings, scores, mask=mask, aspects=aspects)
@@ -270,7 +298,7 @@ def test_xla_compiles(method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_saved_model_with_diversity_input_reloads_in_fresh_process(method, tmp_path):
-    layer = DiversityReranker(k=4, method=method)
+    layer = DiversityReranker(k=4, method=method, block_size=2)  # 3 queries: a padded block
 
     class Reranking(tf.Module):
         def __init__(self):
