@@ -15,6 +15,8 @@ INSTALL_REQUIRES = [
     "transformers>=4.57,<5",
     "safetensors>=0.4",
     "ir-measures>=0.4.3",
+    "pyndeval>=0.0.8",  # alpha-nDCG and subtopic recall (TREC's ndeval) for ir-measures
+    "matplotlib>=3.8",
     "numpy>=1.26,<2.3",
     "tqdm>=4.66",
 ]

@@ -90,9 +90,12 @@ def cmd_evaluate(args):
     from tfsearch.eval.retrieval_evaluation import evaluate_retrieval
 
     parse_measures(args.measures)  # fail fast, before any encoding
+    config = _tradeoff_config(args) if args.rerank else None
     data = BeirDataset(args.data)
     qrels = data.qrels(args.split)  # validates the data before the slow part
     encoder = _load_encoder(args.model, args.max_length, args.bf16)
+    if config is not None:
+        return _evaluate_tradeoff(args, config, encoder, data, qrels)
     result = evaluate_retrieval(
         encoder, data, split=args.split, output_dir=args.output, top_k=args.top_k, measures=args.measures,
         batch_size=args.batch_size, progress=not args.no_progress, qrels=qrels,
@@ -101,6 +104,41 @@ def cmd_evaluate(args):
     if args.output:
         print(f"Wrote {args.output}/run.trec, {args.output}/metrics.json and {args.output}/info.json")
     return 0
+
+
+def _tradeoff_config(args):
+    from tfsearch.eval.diversity_tradeoff import TradeoffConfig
+
+    return TradeoffConfig(method=args.rerank, diversities=tuple(args.diversity), candidates=args.candidates,
+                          k=args.rerank_k, aspect_field=args.aspect_field, batch_size=args.batch_size)
+
+
+def _evaluate_tradeoff(args, config, encoder, data, qrels):
+    from tfsearch.eval.diversity_tradeoff import diversity_tradeoff
+
+    result = diversity_tradeoff(encoder, data, split=args.split, config=config, output_dir=args.output,
+                                progress=not args.no_progress, qrels=qrels)
+    print(result.format_table())
+    if "identical_at_zero" in result.info:
+        print(f"diversity 0 reproduces the retrieval order exactly: {result.info['identical_at_zero']}")
+    point = result.info["ild_plus_10_percent"]
+    if point:
+        k = config.k
+        print(f"ILD@{k} +{point['ild_growth']:.0%} at diversity {point['diversity']:g}: "
+              f"nDCG@{k} {point[f'nDCG@{k}']:.4f} ({point['ndcg_change']:+.4f})")
+    if args.output:
+        print(f"Wrote {args.output}/tradeoff.md, tradeoff.png, tradeoff.json and runs/")
+    return 0
+
+
+def _diversity_list(text):
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {text!r}") from None
+    if not values or any(not 0.0 <= v <= 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {text!r}")
+    return values
 
 
 # --- parser -----------------------------------------------------------------
@@ -152,6 +190,18 @@ def build_parser():
     p.add_argument("--measures", nargs="+", default=list(DEFAULT_MEASURES),
                    help=f"ir-measures names (default: {' '.join(DEFAULT_MEASURES)})")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    g = p.add_argument_group("diversity re-ranking (relevance/diversity trade-off)")
+    g.add_argument("--rerank", choices=["mmr", "dpp", "aspects"],
+                   help="re-rank the exact top --candidates at each --diversity and write the trade-off table and "
+                        "plot (OUT/tradeoff.md, tradeoff.png, tradeoff.json)")
+    g.add_argument("--diversity", type=_diversity_list, default=[round(0.1 * i, 1) for i in range(11)],
+                   help="comma-separated balances in [0, 1], 0 = relevance order (default: 0,0.1,...,1)")
+    g.add_argument("--candidates", type=_positive_int, default=100, help="candidates per query (default: 100)")
+    g.add_argument("--rerank-k", type=_positive_int, default=10,
+                   help="length of the re-ranked list and metric cut-off (default: 10)")
+    g.add_argument("--aspect-field",
+                   help="document metadata field with aspect labels (e.g. subtopic, genre): adds alpha-nDCG and "
+                        "coverage; needed by --rerank aspects")
     p.set_defaults(func=cmd_evaluate)
     return parser
 

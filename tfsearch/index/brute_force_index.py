@@ -69,6 +69,11 @@ class BruteForceIndex(tf.keras.layers.Layer):
         return None if self._embeddings is None else int(self._embeddings.shape[1])
 
     @property
+    def embeddings(self):
+        """The indexed `[num_documents, embedding_dim]` float32 tensor, or None."""
+        return None if self._embeddings is None else tf.convert_to_tensor(self._embeddings)
+
+    @property
     def identifiers(self):
         if self._identifiers is None:
             return []
