@@ -70,6 +70,42 @@ def test_evaluate_with_a_saved_tiny_model(tiny_encoder, tmp_path):
     assert len((tmp_path / "out" / "run.trec").read_text().splitlines()) == 6
 
 
+def test_evaluate_rerank_tradeoff_with_a_saved_tiny_model(tiny_encoder, tmp_path):
+    from tfsearch.data import DEMO_DIR
+
+    model = tiny_encoder.save_to_directory(tmp_path / "model")
+    out = tmp_path / "out"
+    proc = run_cli("evaluate", "--data", str(DEMO_DIR), "--model", str(model), "--output", str(out),
+                   "--rerank", "mmr", "--diversity", "0,0.5,1", "--candidates", "10", "--rerank-k", "3",
+                   "--aspect-field", "subtopic", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "alpha_nDCG@3" in proc.stdout and "reproduces the retrieval order exactly: True" in proc.stdout
+    payload = json.loads((out / "tradeoff.json").read_text())
+    assert [row["diversity"] for row in payload["rows"]] == [0.0, 0.5, 1.0]
+    assert (out / "tradeoff.png").is_file() and (out / "tradeoff.md").is_file()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--rerank", "mmr", "--diversity", "0,2"], "in [0, 1]"),
+        (["--rerank", "mmr", "--diversity", "a,b"], "in [0, 1]"),
+        (["--rerank", "maximal"], "invalid choice"),
+    ],
+)
+def test_bad_rerank_arguments_are_rejected_by_the_parser(args, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["evaluate", "--data", "x", *args])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_rerank_aspects_without_a_field_is_a_clear_error(tmp_path, capsys):
+    good = write_beir(tmp_path / "good")
+    assert cli.main(["evaluate", "--data", str(good), "--rerank", "aspects"]) == 2
+    assert "needs an aspect field" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_quickstart_with_the_pretrained_model(pretrained_dir, tmp_path):
     proc = run_cli("quickstart", "--no-progress", "--output", str(tmp_path))
