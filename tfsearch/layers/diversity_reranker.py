@@ -357,7 +357,11 @@ class _CosineToPicked:
     def __init__(self, embeddings, valid):
         self.embeddings = embeddings
         self.valid = valid
-        squared_norm = tf.reduce_sum(tf.square(embeddings), axis=-1)
+        # A matrix product with a ones vector rather than `reduce_sum`: XLA's
+        # CPU reduction over the minor axis runs at about half the speed.
+        dim = tf.shape(embeddings)[-1]
+        squared_norm = tf.linalg.matmul(tf.reshape(tf.square(embeddings), [-1, dim]), tf.ones([dim, 1]))
+        squared_norm = tf.reshape(squared_norm, tf.shape(embeddings)[:-1])
         inverse_norm = tf.math.rsqrt(tf.maximum(squared_norm, 1e-24))
         # 0 for padding and for all-zero vectors (orthogonal to everything).
         self.inverse_norm = tf.where(valid & (squared_norm > 0.0), inverse_norm, 0.0)
