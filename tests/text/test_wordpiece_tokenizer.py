@@ -127,3 +127,19 @@ def test_runs_inside_tf_data(tokenizer):
     ds = tf.data.Dataset.from_tensor_slices(["the cat", "a dog sat"]).batch(2).map(lambda t: tokenizer(t)["token_ids"])
     batch = next(iter(ds))
     assert np.asarray(batch).shape == (2, 5)
+
+
+def test_cjk_ranges_match_hugging_face(tokenizer, hf_tokenizer):
+    # Every letter, number, mark, symbol and punctuation character of the CJK
+    # blocks, alone and inside a word. TF Text treats U+2B820..U+2B91F as CJK
+    # (split off) and Hugging Face does not (found by the property test above
+    # with "0\U0002B820"); tfsearch follows Hugging Face.
+    import unicodedata
+
+    blocks = [(0x2E80, 0xA000), (0xF900, 0xFB00), (0x20000, 0x32000)]
+    code_points = [c for a, b in blocks for c in range(a, b) if unicodedata.category(chr(c))[0] not in "CZ"]
+    for texts in (["0" + chr(c) + "a" for c in code_points], [chr(c) for c in code_points]):
+        got = tokenizer.tokenize(tf.constant(texts)).to_list()
+        want = [hf_ids(hf_tokenizer, t)[1:-1] for t in texts]  # without [CLS] and [SEP]
+        differences = [t for t, g, w in zip(texts, got, want) if g != w]
+        assert not differences, [hex(ord(t[-2] if len(t) > 1 else t)) for t in differences[:10]]

@@ -29,6 +29,11 @@ def read_vocabulary(vocabulary):
     return tokens
 
 
+# Letters (category Lo, caseless, not CJK) that stand in for characters the
+# two tokenizers classify differently; the first one absent from the vocabulary is used.
+_PLACEHOLDER_LETTERS = ("\ua66e", "\u16a0", "\u2d30")
+
+
 @tf.keras.utils.register_keras_serializable(package="tfsearch")
 class WordPieceTokenizer(tf.keras.layers.Layer):
     """BERT WordPiece tokenizer that runs inside the TensorFlow graph.
@@ -95,6 +100,15 @@ class WordPieceTokenizer(tf.keras.layers.Layer):
         self.cls_token_id = vocabulary.index("[CLS]")
         self.sep_token_id = vocabulary.index("[SEP]")
 
+        # TF Text splits U+2B820..U+2B91F (CJK Extension E) off as Chinese
+        # characters; Hugging Face's tokenizer does not (its range starts at
+        # U+2B920). They are swapped for a letter missing from the vocabulary,
+        # so that a word holding one becomes [UNK] whole, as in Hugging Face.
+        vocabulary_set = set(vocabulary)
+        self._cjk_gap_placeholder = next(
+            (c for c in _PLACEHOLDER_LETTERS if c not in vocabulary_set and "##" + c not in vocabulary_set), None
+        )
+
         # === Layers ===
         # Normalisation is done by `_normalize`; the fast tokenizer only splits.
         self._wordpiece = tf_text.FastBertTokenizer(
@@ -117,6 +131,8 @@ class WordPieceTokenizer(tf.keras.layers.Layer):
             texts = tf.strings.lower(texts, encoding="utf-8")
             texts = tf_text.normalize_utf8(texts, "NFD")
             texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
+        if self._cjk_gap_placeholder is not None:
+            texts = tf.strings.regex_replace(texts, r"[\x{2B820}-\x{2B91F}]", self._cjk_gap_placeholder)
         return texts
 
     def tokenize(self, texts):
