@@ -66,7 +66,7 @@ def test_evaluate_with_a_saved_tiny_model(tiny_encoder, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "nDCG@10" in proc.stdout
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert set(metrics) == {"nDCG@10", "R@100", "RR@10", "AP@100"}
+    assert set(metrics) == {"nDCG@10", "R@100", "RR@10", "AP@100", "ILD@10"}
     assert len((tmp_path / "out" / "run.trec").read_text().splitlines()) == 6
 
 

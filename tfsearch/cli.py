@@ -98,7 +98,7 @@ def cmd_evaluate(args):
         return _evaluate_tradeoff(args, config, encoder, data, qrels)
     result = evaluate_retrieval(
         encoder, data, split=args.split, output_dir=args.output, top_k=args.top_k, measures=args.measures,
-        batch_size=args.batch_size, progress=not args.no_progress, qrels=qrels,
+        batch_size=args.batch_size, progress=not args.no_progress, qrels=qrels, aspect_field=args.aspect_field,
     )
     print(result.format_table())
     if args.output:
@@ -200,8 +200,8 @@ def build_parser():
     g.add_argument("--rerank-k", type=_positive_int, default=10,
                    help="length of the re-ranked list and metric cut-off (default: 10)")
     g.add_argument("--aspect-field",
-                   help="document metadata field with aspect labels (e.g. subtopic, genre): adds alpha-nDCG and "
-                        "coverage; needed by --rerank aspects")
+                   help="document metadata field with aspect labels (e.g. subtopic, genre): adds alpha-nDCG@10 and "
+                        "coverage@10 (ILD@10 is always reported); needed by --rerank aspects")
     p.set_defaults(func=cmd_evaluate)
     return parser
 

@@ -14,6 +14,19 @@ import numpy as np
 from ir_measures.util import Qrel
 
 
+def aspect_labels(data, field):
+    """`{doc_id: label}` from a document metadata field of a `BeirDataset`.
+
+    Raises:
+        ValueError: when no document carries the field.
+    """
+    labels = {doc_id: doc.metadata[field] for doc_id, doc in data.corpus().items()
+              if doc.metadata.get(field) not in (None, "", [])}
+    if not labels:
+        raise ValueError(f"No document has metadata field {field!r}.")
+    return labels
+
+
 def aspect_qrels(qrels, aspects_of):
     """Judgements per aspect: every relevant document counts for each of its aspects.
 

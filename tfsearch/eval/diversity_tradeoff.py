@@ -9,7 +9,7 @@ import numpy as np
 
 from tfsearch.data.beir import BeirDataset
 from tfsearch.data.pipelines import corpus_dataset
-from tfsearch.eval.diversity_metrics import aspect_metrics, list_diversity
+from tfsearch.eval.diversity_metrics import aspect_labels, aspect_metrics, list_diversity
 from tfsearch.eval.metrics import evaluate_run
 from tfsearch.eval.trec import write_trec_run
 from tfsearch.index.brute_force_index import BruteForceIndex
@@ -127,12 +127,7 @@ def diversity_tradeoff(encoder, data, split="test", config=None, output_dir=None
     info = {"data": str(data.path), "split": split, **dataclasses.asdict(config), "num_queries": len(query_ids)}
     info["diversities"] = list(config.diversities)
 
-    aspects_of = None
-    if config.aspect_field:
-        aspects_of = {doc_id: doc.metadata[config.aspect_field] for doc_id, doc in data.corpus().items()
-                      if doc.metadata.get(config.aspect_field) not in (None, "", [])}
-        if not aspects_of:
-            raise ValueError(f"No document has metadata field {config.aspect_field!r}.")
+    aspects_of = aspect_labels(data, config.aspect_field) if config.aspect_field else None
 
     if index is None:
         doc_ids, doc_embeddings = encode_dataset(encoder, corpus_dataset(data), total=data.count_documents(),

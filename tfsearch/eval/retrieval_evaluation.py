@@ -7,6 +7,7 @@ import time
 
 from tfsearch.data.beir import BeirDataset
 from tfsearch.data.pipelines import corpus_dataset
+from tfsearch.eval.diversity_metrics import aspect_labels, aspect_metrics, list_diversity
 from tfsearch.eval.metrics import DEFAULT_MEASURES, evaluate_run
 from tfsearch.eval.trec import write_trec_run
 from tfsearch.index.brute_force_index import BruteForceIndex
@@ -35,7 +36,7 @@ def run_from_search(query_ids, scores, doc_ids):
 
 
 def evaluate_retrieval(encoder, data, split="test", output_dir=None, top_k=1000, measures=DEFAULT_MEASURES,
-                       batch_size=64, progress=True, index=None, qrels=None):
+                       batch_size=64, progress=True, index=None, qrels=None, aspect_field=None, diversity_k=10):
     """Evaluates dense retrieval with `encoder` on a BEIR split.
 
     Args:
@@ -50,6 +51,10 @@ def evaluate_retrieval(encoder, data, split="test", output_dir=None, top_k=1000,
         index: an already built index over this corpus and encoder (skips
             corpus encoding), or None to build an exact one.
         qrels: the split's judgements if already loaded (and validated), or None.
+        aspect_field: document metadata field with aspect labels (e.g.
+            `subtopic`), or None. Adds alpha-nDCG@diversity_k and coverage@diversity_k.
+        diversity_k: int. Cut-off of the diversity metrics: ILD (always
+            reported) and the aspect metrics.
 
     Returns:
         `EvaluationResult`.
@@ -59,6 +64,7 @@ def evaluate_retrieval(encoder, data, split="test", output_dir=None, top_k=1000,
     all_queries = data.queries()
     queries = {qid: all_queries[qid] for qid in qrels if qid in all_queries}
     info = {"data": str(data.path), "split": split, "top_k": top_k, "num_queries": len(queries)}
+    aspects_of = aspect_labels(data, aspect_field) if aspect_field else None  # fail fast on a wrong field
 
     start = time.perf_counter()
     if index is None:
@@ -80,10 +86,23 @@ def evaluate_retrieval(encoder, data, split="test", output_dir=None, top_k=1000,
 
     run = run_from_search(query_ids, scores, ranked_ids)
     metrics = evaluate_run(qrels, run, measures)
+    metrics.update(_diversity_metrics(index, qrels, run, ranked_ids, aspects_of, diversity_k))
     result = EvaluationResult(metrics=metrics, run=run, info=info)
     if output_dir is not None:
         write_evaluation(result, output_dir)
     return result
+
+
+def _diversity_metrics(index, qrels, run, ranked_ids, aspects_of, k):
+    """ILD@k of the returned lists, plus alpha-nDCG@k and coverage@k when aspects are named."""
+    row_of = {doc_id: row for row, doc_id in enumerate(index.identifiers)}
+    embeddings = index.embeddings.numpy()
+    values = [list_diversity(embeddings[[row_of[d] for d in ids[:k]]]) for ids in ranked_ids]
+    values = [v for v in values if v is not None]
+    metrics = {f"ILD@{k}": float(sum(values) / len(values)) if values else float("nan")}
+    if aspects_of is not None:
+        metrics.update(aspect_metrics(qrels, aspects_of, run, k=k))
+    return metrics
 
 
 def write_evaluation(result, output_dir):
