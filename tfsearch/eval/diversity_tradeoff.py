@@ -9,7 +9,7 @@ import numpy as np
 
 from tfsearch.data.beir import BeirDataset
 from tfsearch.data.pipelines import corpus_dataset
-from tfsearch.eval.diversity_metrics import aspect_labels, aspect_metrics, list_diversity
+from tfsearch.eval.diversity_metrics import aspect_labels, aspect_metrics, intra_list_diversity
 from tfsearch.eval.metrics import evaluate_run
 from tfsearch.eval.trec import write_trec_run
 from tfsearch.index.brute_force_index import BruteForceIndex
@@ -174,8 +174,7 @@ def diversity_tradeoff(encoder, data, split="test", config=None, output_dir=None
             run[query_id] = {candidate_ids[row, p]: float(len(chosen) - rank) for rank, p in enumerate(chosen)}
             lists.append(candidate_embeddings[row, chosen])
         metrics = evaluate_run(qrels, run, [f"nDCG@{config.k}", f"R@{config.k}"])
-        diversities = [v for v in map(list_diversity, lists) if v is not None]
-        metrics[f"ILD@{config.k}"] = float(np.mean(diversities)) if diversities else float("nan")
+        metrics[f"ILD@{config.k}"] = intra_list_diversity(lists, k=config.k)
         if aspects_of is not None:
             metrics.update(aspect_metrics(qrels, aspects_of, run, k=config.k))
         rows.append({"diversity": float(diversity), **metrics})

@@ -7,7 +7,7 @@ import time
 
 from tfsearch.data.beir import BeirDataset
 from tfsearch.data.pipelines import corpus_dataset
-from tfsearch.eval.diversity_metrics import aspect_labels, aspect_metrics, list_diversity
+from tfsearch.eval.diversity_metrics import aspect_labels, aspect_metrics, intra_list_diversity
 from tfsearch.eval.metrics import DEFAULT_MEASURES, evaluate_run
 from tfsearch.eval.trec import write_trec_run
 from tfsearch.index.brute_force_index import BruteForceIndex
@@ -97,9 +97,8 @@ def _diversity_metrics(index, qrels, run, ranked_ids, aspects_of, k):
     """ILD@k of the returned lists, plus alpha-nDCG@k and coverage@k when aspects are named."""
     row_of = {doc_id: row for row, doc_id in enumerate(index.identifiers)}
     embeddings = index.embeddings.numpy()
-    values = [list_diversity(embeddings[[row_of[d] for d in ids[:k]]]) for ids in ranked_ids]
-    values = [v for v in values if v is not None]
-    metrics = {f"ILD@{k}": float(sum(values) / len(values)) if values else float("nan")}
+    lists = (embeddings[[row_of[d] for d in ids[:k]]] for ids in ranked_ids)
+    metrics = {f"ILD@{k}": intra_list_diversity(lists, k=k)}
     if aspects_of is not None:
         metrics.update(aspect_metrics(qrels, aspects_of, run, k=k))
     return metrics
