@@ -15,7 +15,8 @@ def run_cli(*args, timeout=600):
                           timeout=timeout)
 
 
-@pytest.mark.parametrize("command", [[], ["quickstart"], ["data"], ["data", "check"], ["evaluate"]])
+@pytest.mark.parametrize("command", [[], ["quickstart"], ["data"], ["data", "check"], ["evaluate"], ["index"],
+                                     ["index", "build"], ["search"]])
 def test_help_on_every_subcommand(command, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main([*command, "--help"])
@@ -104,6 +105,48 @@ def test_rerank_aspects_without_a_field_is_a_clear_error(tmp_path, capsys):
     good = write_beir(tmp_path / "good")
     assert cli.main(["evaluate", "--data", str(good), "--rerank", "aspects"]) == 2
     assert "needs an aspect field" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", ["brute_force", "scann"])
+def test_index_build_search_and_evaluate_through_the_index(backend, tiny_encoder, tmp_path):
+    from tfsearch.data import DEMO_DIR
+
+    model = tiny_encoder.save_to_directory(tmp_path / "model")
+    index = tmp_path / "index"
+    proc = run_cli("index", "build", "--data", str(DEMO_DIR), "--model", str(model), "--backend", backend,
+                   "--output", str(index), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert f"Wrote {backend} index of 288 documents" in proc.stdout
+    meta = json.loads((index / "index.json").read_text())
+    assert meta["metadata"]["model"] == str(model) and len(meta["metadata"]["encoder_fingerprint"]) == 16
+    if backend == "scann":
+        assert "ScaNN:" in proc.stdout and meta["metadata"]["tuning"]["built_recall"] > 0
+
+    proc = run_cli("search", "--index", str(index), "--query", "planets and stars", "-k", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert "Query: planets and stars" in proc.stdout and "  3. " in proc.stdout
+
+    proc = run_cli("evaluate", "--data", str(DEMO_DIR), "--model", str(model), "--index", str(index),
+                   "--top-k", "20", "--no-progress", "--output", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    assert "nDCG@10" in proc.stdout
+
+    # Built with the tiny model; the queries would be embedded by another one.
+    other = __import__("tests.conftest", fromlist=["make_tiny_encoder"]).make_tiny_encoder(seed=5)
+    other_dir = other.save_to_directory(tmp_path / "other")
+    proc = run_cli("search", "--index", str(index), "--query", "x", "--model", str(other_dir))
+    assert proc.returncode == 2 and "was built with encoder" in proc.stderr
+
+    proc = run_cli("index", "build", "--data", str(DEMO_DIR), "--model", str(model), "--output", str(index))
+    assert proc.returncode == 2 and "already exists" in proc.stderr
+
+
+def test_index_and_search_bad_input(tmp_path, capsys):
+    assert cli.main(["search", "--index", str(tmp_path), "--query", "x"]) == 2
+    assert "not a tfsearch index folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["index", "build", "--data", "x", "--output", "y", "--target-recall", "1.5"])
+    assert "(0, 1]" in capsys.readouterr().err
 
 
 @pytest.mark.slow

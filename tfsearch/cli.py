@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import pathlib
 import sys
 
 EXAMPLE_QUERIES = (
@@ -96,13 +97,85 @@ def cmd_evaluate(args):
     encoder = _load_encoder(args.model, args.max_length, args.bf16)
     if config is not None:
         return _evaluate_tradeoff(args, config, encoder, data, qrels)
+    index = None
+    if args.index:
+        from tfsearch.index.index_building import load_index
+        from tfsearch.models.fingerprint import model_fingerprint
+
+        index, _ = load_index(args.index, encoder_fingerprint=model_fingerprint(encoder))
+        if args.top_k > index.num_documents:
+            args.top_k = index.num_documents
     result = evaluate_retrieval(
         encoder, data, split=args.split, output_dir=args.output, top_k=args.top_k, measures=args.measures,
         batch_size=args.batch_size, progress=not args.no_progress, qrels=qrels, aspect_field=args.aspect_field,
+        index=index,
     )
     print(result.format_table())
     if args.output:
         print(f"Wrote {args.output}/run.trec, {args.output}/metrics.json and {args.output}/info.json")
+    return 0
+
+
+def cmd_index_build(args):
+    from tfsearch.data.beir import BeirDataset
+    from tfsearch.data.pipelines import corpus_dataset
+    from tfsearch.index.index_building import build_index
+    from tfsearch.models.batch_encoding import encode_dataset, encode_texts
+    from tfsearch.models.fingerprint import model_fingerprint
+
+    if pathlib.Path(args.output).exists() and not args.overwrite:
+        raise FileExistsError(f"{args.output} already exists; choose another path or pass --overwrite.")
+    data = BeirDataset(args.data)
+    total = data.count_documents()  # validates the corpus before the slow part
+    encoder = _load_encoder(args.model, args.max_length, args.bf16)
+    doc_ids, embeddings = encode_dataset(encoder, corpus_dataset(data), batch_size=args.batch_size, total=total,
+                                         progress=not args.no_progress, description="encoding corpus")
+    tuning_queries = None
+    if args.backend == "scann":
+        queries = [q.text for q in data.queries().values()][:500]
+        if queries:
+            tuning_queries = encode_texts(encoder, queries, batch_size=args.batch_size,
+                                          progress=not args.no_progress, description="encoding tuning queries")
+        print(f"Tuning ScaNN for recall@{args.k} >= {args.target_recall} on {len(queries) or 'sampled'} queries ...",
+              flush=True)
+    index, report = build_index(embeddings, doc_ids, backend=args.backend, k=args.k, target_recall=args.target_recall,
+                                tuning_queries=tuning_queries)
+    metadata = {"encoder_fingerprint": model_fingerprint(encoder), "model": args.model, "data": str(data.path),
+                "max_length": args.max_length, "tuning": report}
+    index.save(args.output, metadata=metadata, overwrite=args.overwrite)
+    print(f"Wrote {args.backend} index of {index.num_documents} documents to {args.output}")
+    if report:
+        chosen, built = report["chosen"], report["built"][-1]
+        print(f"ScaNN: {report['num_leaves']} leaves, searching {built['num_leaves_to_search']}, re-ordering "
+              f"{built['num_reordering_candidates']}; recall@{report['k']} on the tuning queries "
+              f"{built['recall']:.4f} (tuning searcher: {chosen['recall']:.4f} at "
+              f"{chosen['queries_per_second']:,.0f} queries/s batched)"
+              + ("" if built["recall"] >= report["target_recall"] else f"; target {report['target_recall']} not reached"))
+    return 0
+
+
+def cmd_search(args):
+    from tfsearch.data.beir import BeirDataset
+    from tfsearch.index.index_building import load_index
+    from tfsearch.models.batch_encoding import encode_texts
+    from tfsearch.models.fingerprint import model_fingerprint
+
+    meta_path = pathlib.Path(args.index) / "index.json"
+    if not meta_path.is_file():  # before loading any model
+        raise FileNotFoundError(f"{args.index} is not a tfsearch index folder (no index.json).")
+    built = json.loads(meta_path.read_text(encoding="utf-8")).get("metadata", {})
+    model = args.model if args.model is not None else built.get("model")
+    encoder = _load_encoder(model, built.get("max_length"))
+    index, _ = load_index(args.index, encoder_fingerprint=model_fingerprint(encoder))
+    scores, ids = index.search(encode_texts(encoder, args.query), k=args.k)
+    titles = {}
+    if built.get("data") and pathlib.Path(built["data"]).is_dir():
+        wanted = {d for row in ids for d in row}
+        titles = {d.id: d.title for d in BeirDataset(built["data"]).iter_corpus() if d.id in wanted}
+    for query, row_scores, row_ids in zip(args.query, scores, ids):
+        print(f"\nQuery: {query}")
+        for rank, (doc_id, score) in enumerate(zip(row_ids, row_scores), start=1):
+            print(f"  {rank}. {score:.3f}  {doc_id}  {titles.get(doc_id, '')}".rstrip())
     return 0
 
 
@@ -189,6 +262,8 @@ def build_parser():
                         "embeddings stay within cosine 0.999 of float32)")
     p.add_argument("--measures", nargs="+", default=list(DEFAULT_MEASURES),
                    help=f"ir-measures names (default: {' '.join(DEFAULT_MEASURES)})")
+    p.add_argument("--index", help="evaluate through this index folder (`tfsearch index build`) instead of "
+                                   "building an exact one; refused if built with another encoder")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     g = p.add_argument_group("diversity re-ranking (relevance/diversity trade-off)")
     g.add_argument("--rerank", choices=["mmr", "dpp", "aspects"],
@@ -203,7 +278,47 @@ def build_parser():
                    help="document metadata field with aspect labels (e.g. subtopic, genre): adds alpha-nDCG@10 and "
                         "coverage@10 (ILD@10 is always reported); needed by --rerank aspects")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("index", help="Index tools (see `tfsearch index build --help`).",
+                       description="Build retrieval indexes.")
+    index_sub = p.add_subparsers(dest="index_command", metavar="INDEX_COMMAND")
+    index_sub.required = True
+    b = index_sub.add_parser("build", help="Encode a BEIR corpus and build an index folder.",
+                             description="Encode a BEIR corpus and write an index folder (atomically) with its ids, "
+                                         "the encoder's fingerprint and, for ScaNN, the tuning report.")
+    b.add_argument("--data", required=True, help="BEIR folder")
+    b.add_argument("--output", required=True, help="index folder to create")
+    b.add_argument("--backend", choices=["brute_force", "scann"], default="brute_force",
+                   help="brute_force: exact, core TF ops (stock TF Serving); scann: approximate, needs ScaNN ops")
+    b.add_argument("--model", help="checkpoint folder or preset (default: all-MiniLM-L6-v2)")
+    b.add_argument("--target-recall", type=_fraction, default=0.95,
+                   help="ScaNN: recall@k against exact search to reach at the highest speed (default: 0.95)")
+    b.add_argument("-k", type=_positive_int, default=10, help="results per query; recall is recall@k (default: 10)")
+    b.add_argument("--batch-size", type=_positive_int, default=64, help="texts per forward pass (default: 64)")
+    b.add_argument("--max-length", type=_positive_int, help="tokens per text (default: the checkpoint's, 256)")
+    b.add_argument("--bf16", action="store_true", help="compute in bfloat16")
+    b.add_argument("--overwrite", action="store_true", help="replace an existing index folder")
+    b.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    b.set_defaults(func=cmd_index_build)
+
+    p = sub.add_parser("search", help="Search an index folder with text queries.",
+                       description="Embed queries with the index's encoder and print the top k.")
+    p.add_argument("--index", required=True, help="index folder (`tfsearch index build`)")
+    p.add_argument("--query", required=True, action="append", help="a query (repeatable)")
+    p.add_argument("-k", type=_positive_int, default=10, help="results per query (default: 10)")
+    p.add_argument("--model", help="encoder (default: the one the index was built with)")
+    p.set_defaults(func=cmd_search)
     return parser
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
 
 
 def main(argv=None):
@@ -216,7 +331,8 @@ def main(argv=None):
 
     try:
         return args.func(args)
-    except (BeirFormatError, CheckpointNotFoundError, FileExistsError, ValueError) as e:
+    except (BeirFormatError, CheckpointNotFoundError, FileExistsError, FileNotFoundError, ImportError,
+            ValueError) as e:
         print(f"tfsearch {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

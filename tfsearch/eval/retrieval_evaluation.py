@@ -94,11 +94,14 @@ def evaluate_retrieval(encoder, data, split="test", output_dir=None, top_k=1000,
 
 
 def _diversity_metrics(index, qrels, run, ranked_ids, aspects_of, k):
-    """ILD@k of the returned lists, plus alpha-nDCG@k and coverage@k when aspects are named."""
-    row_of = {doc_id: row for row, doc_id in enumerate(index.identifiers)}
-    embeddings = index.embeddings.numpy()
-    lists = (embeddings[[row_of[d] for d in ids[:k]]] for ids in ranked_ids)
-    metrics = {f"ILD@{k}": intra_list_diversity(lists, k=k)}
+    """ILD@k of the returned lists (when the index keeps embeddings), plus alpha-nDCG@k and coverage@k
+    when aspects are named."""
+    metrics = {}
+    if index.embeddings is not None:  # approximate indexes do not keep the document embeddings
+        row_of = {doc_id: row for row, doc_id in enumerate(index.identifiers)}
+        embeddings = index.embeddings.numpy()
+        lists = (embeddings[[row_of[d] for d in ids[:k]]] for ids in ranked_ids)
+        metrics[f"ILD@{k}"] = intra_list_diversity(lists, k=k)
     if aspects_of is not None:
         metrics.update(aspect_metrics(qrels, aspects_of, run, k=k))
     return metrics

@@ -1,0 +1,156 @@
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfsearch.index.scann_index import ScannIndex
+from tfsearch.index.scann_tuning import ScannParams, exact_neighbours, recall_at_k
+
+
+def mixture(n, dim=32, centres=20, seed=0):
+    """Unit vectors around `centres` random centres (clustered, like text embeddings)."""
+    rng = np.random.default_rng(seed)
+    middle = np.random.default_rng(1234).normal(size=(centres, dim))
+    x = middle[rng.integers(0, centres, n)] + 0.6 * rng.normal(size=(n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    embeddings = mixture(3000)
+    ids = [f"doc{i}" for i in range(len(embeddings))]
+    queries = mixture(200, seed=1)
+    return embeddings, ids, queries
+
+
+def positions(found):
+    return [[int(d[3:]) for d in row] for row in found]
+
+
+def test_recall_against_exact_search(corpus):
+    embeddings, ids, queries = corpus
+    index = ScannIndex(k=10, params=ScannParams(num_leaves=50, num_leaves_to_search=10,
+                                                num_reordering_candidates=100)).index(embeddings, ids)
+    scores, found = index.search(queries)
+    assert scores.shape == (200, 10)
+    recall = recall_at_k(positions(found), exact_neighbours(embeddings, queries, 10))
+    assert recall >= 0.9, recall
+    # Scores are the exact inner products of the documents returned (re-ordered exactly).
+    rows = np.asarray(positions(found))
+    np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", queries, embeddings[rows]), atol=1e-5)
+    assert (np.diff(scores, axis=1) <= 1e-6).all()  # best first
+
+
+def test_default_parameters_and_more_results_than_reordered(corpus):
+    embeddings, ids, queries = corpus
+    index = ScannIndex(k=10).index(embeddings, ids)
+    assert index.params.num_leaves == 55  # round(sqrt(3000))
+    assert index.params.num_leaves_to_search == 3 and index.params.num_reordering_candidates == 100
+    # 3 of 55 leaves hold about 160 documents: asking for 500 gives those found,
+    # each once, scores -inf beyond them (ScaNN itself pads with document 0).
+    scores, found = index.search(queries[:5], k=500)
+    for row, row_scores in zip(found, scores):
+        assert 100 < len(row) < 500 and len(set(row)) == len(row) and "" not in row
+        assert np.isfinite(row_scores[: len(row)]).all() and np.isneginf(row_scores[len(row):]).all()
+    wide = ScannIndex(k=10, params=ScannParams(num_leaves=55, num_leaves_to_search=55,
+                                               num_reordering_candidates=100)).index(embeddings, ids)
+    _, found = wide.search(queries[:5], k=150)  # more than the 100 re-ordered candidates
+    assert all(len(set(row)) == 150 for row in found)
+
+
+def test_save_load_round_trip(corpus, tmp_path):
+    embeddings, ids, queries = corpus
+    index = ScannIndex(k=10).index(embeddings, ids)
+    scores, found = index.search(queries)
+    index.save(tmp_path / "index", metadata={"encoder_fingerprint": "abc"})
+    loaded, metadata = ScannIndex.load(tmp_path / "index")
+    assert metadata == {"encoder_fingerprint": "abc"}
+    again_scores, again = loaded.search(queries)
+    assert again == found
+    np.testing.assert_allclose(again_scores, scores, atol=1e-6)
+    assert loaded.params == index.params and loaded.num_documents == 3000
+    meta = json.loads((tmp_path / "index" / "index.json").read_text())
+    assert meta["format"] == "tfsearch.scann.v1" and meta["embedding_dim"] == 32
+    with pytest.raises(FileExistsError):
+        index.save(tmp_path / "index")
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_bad_input_is_refused(corpus):
+    embeddings, ids, _ = corpus
+    with pytest.raises(ValueError, match="identifiers"):
+        ScannIndex().index(embeddings, ids[:-1])
+    with pytest.raises(ValueError, match="unique"):
+        ScannIndex().index(embeddings[:2], ["a", "a"])
+    index = ScannIndex().index(embeddings, ids)
+    with pytest.raises(ValueError, match=r"\[num_queries, 32\]"):
+        index.search(np.zeros([2, 5], np.float32))
+    with pytest.raises(ValueError, match="empty"):
+        ScannIndex().search(np.zeros([1, 32], np.float32))
+
+
+def test_loading_without_scann_is_an_actionable_error(corpus, tmp_path):
+    embeddings, ids, _ = corpus
+    ScannIndex().index(embeddings[:500], ids[:500]).save(tmp_path / "index")
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["scann"] = None  # as if scann were not installed
+        import tfsearch
+        from tfsearch.index.scann_index import ScannIndex
+        try:
+            ScannIndex.load({str(tmp_path / "index")!r})
+        except ImportError as e:
+            print("ImportError:", e)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert "ImportError:" in proc.stdout, proc.stderr[-2000:]
+    assert "pip install scann==1.4.2" in proc.stdout and "brute_force" in proc.stdout
+
+
+def test_query_tower_plus_scann_savedmodel_reloads_in_fresh_process(tmp_path):
+    from tests.conftest import make_tiny_encoder
+
+    encoder = make_tiny_encoder()
+    docs = ["the cat sat on the mat", "a dog is eating food", "search with tensor flow", "hello world",
+            "the man is eating bread", "a piece of bread"] * 20
+    ids = [f"d{i}" for i in range(len(docs))]
+    index = ScannIndex(k=3, params=ScannParams(num_leaves=4, num_leaves_to_search=4,
+                                               num_reordering_candidates=10)).index(encoder(tf.constant(docs)), ids)
+
+    class Search(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder, self.index = encoder, index.layer
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="queries")])
+        def search(self, queries):
+            scores, found = self.index(self.encoder(queries), k=3)
+            return {"scores": scores, "ids": found}
+
+    module = Search()
+    queries = ["cat on a mat", "eating bread"]
+    expected = module.search(tf.constant(queries))
+    export = tmp_path / "search"
+    tf.saved_model.save(module, str(export), signatures={"serving_default": module.search},
+                        options=tf.saved_model.SaveOptions(namespace_whitelist=["Scann"]))
+    script = textwrap.dedent(f"""
+        import json
+        import tensorflow as tf
+        import tensorflow_text  # TF Text ops (the tokenizer)
+        import scann  # registers the Scann ops
+        fn = tf.saved_model.load({str(export)!r}).signatures["serving_default"]
+        out = fn(queries=tf.constant({queries!r}))
+        print(json.dumps([[i.decode() for i in row] for row in out["ids"].numpy()]))
+    """)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("TF_USE_LEGACY_KERAS", None)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got == [[i.decode() for i in row] for row in expected["ids"].numpy()]

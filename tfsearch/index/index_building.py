@@ -1,0 +1,101 @@
+"""One entry point over the index backends: build, save with provenance, load with checks."""
+
+import dataclasses
+import json
+import math
+import pathlib
+
+import numpy as np
+
+from tfsearch.index.brute_force_index import INDEX_FORMAT as BRUTE_FORCE_FORMAT
+from tfsearch.index.brute_force_index import BruteForceIndex
+from tfsearch.index.scann_index import INDEX_FORMAT as SCANN_FORMAT
+from tfsearch.index.scann_index import ScannIndex
+
+BACKENDS = ("brute_force", "scann")
+_MAX_REBUILDS = 3
+
+
+class EncoderMismatchError(ValueError):
+    """Raised when an index is used with an encoder other than the one that built it."""
+
+
+def build_index(embeddings, identifiers, backend="brute_force", k=10, target_recall=0.95, tuning_queries=None,
+                progress=False):
+    """Builds an index of `backend` over `[num_documents, dim]` embeddings.
+
+    For `scann`, parameters are tuned on `tuning_queries` (`[num_queries, dim]`)
+    to reach `target_recall` recall@k against exact search at the highest
+    throughput (`tune_scann`); without tuning queries, up to 500 documents
+    serve as queries.
+
+    Returns:
+        `(index, report)`: the index and a JSON-serialisable dict of what was
+        chosen (None for `brute_force`).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    embeddings = np.ascontiguousarray(embeddings, np.float32)
+    if backend == "brute_force":
+        return BruteForceIndex(k=k).index(embeddings, identifiers), None
+
+    from tfsearch.index.scann_tuning import exact_neighbours, recall_at_k, tune_scann
+
+    if tuning_queries is None or len(tuning_queries) == 0:
+        rows = np.random.default_rng(0).choice(len(embeddings), size=min(500, len(embeddings)), replace=False)
+        tuning_queries = embeddings[rows]
+    tuning_queries = np.asarray(tuning_queries, np.float32)
+    params, report = tune_scann(embeddings, tuning_queries, k=k, target_recall=target_recall, progress=progress)
+    report = report.to_dict()
+    exact = exact_neighbours(embeddings, tuning_queries, min(k, len(embeddings)))
+    row_of = {str(doc_id): row for row, doc_id in enumerate(identifiers)}
+    # The layer trains its own tree (k-means is randomised): measure what was
+    # built, and search wider while it falls short of the target.
+    report["built"] = []
+    for attempt in range(_MAX_REBUILDS + 1):
+        index = ScannIndex(k=k, params=params).index(embeddings, identifiers)
+        _, found = index.search(tuning_queries, k)
+        recall = recall_at_k([[row_of[d] for d in ids] for ids in found], exact)
+        report["built"].append({"num_leaves_to_search": params.num_leaves_to_search,
+                                "num_reordering_candidates": params.num_reordering_candidates, "recall": recall})
+        if recall >= target_recall or attempt == _MAX_REBUILDS:
+            break
+        params = dataclasses.replace(
+            params,
+            num_leaves_to_search=min(params.num_leaves, int(math.ceil(params.num_leaves_to_search * 1.5))),
+            num_reordering_candidates=min(len(embeddings), int(math.ceil(params.num_reordering_candidates * 1.5))),
+        )
+    report["built_recall"] = recall
+    return index, report
+
+
+def load_index(path, encoder_fingerprint=None):
+    """Loads an index folder of any backend; returns `(index, metadata)`.
+
+    Args:
+        path: a folder written by an index's `save`.
+        encoder_fingerprint: the fingerprint of the encoder that will embed the
+            queries (`tfsearch.models.fingerprint.model_fingerprint`), or None
+            to skip the check.
+
+    Raises:
+        FileNotFoundError: not an index folder.
+        EncoderMismatchError: the index was built with another encoder.
+        ImportError: a ScaNN index where `scann` cannot be imported (with the fix).
+    """
+    path = pathlib.Path(path)
+    meta_path = path / "index.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{path} is not a tfsearch index folder (no index.json).")
+    index_format = json.loads(meta_path.read_text(encoding="utf-8")).get("format")
+    loaders = {BRUTE_FORCE_FORMAT: BruteForceIndex.load, SCANN_FORMAT: ScannIndex.load}
+    if index_format not in loaders:
+        raise ValueError(f"{path} holds an index of unknown format {index_format!r}; known: {sorted(loaders)}.")
+    built_with = json.loads(meta_path.read_text(encoding="utf-8")).get("metadata", {}).get("encoder_fingerprint")
+    if encoder_fingerprint is not None and built_with is not None and built_with != encoder_fingerprint:
+        raise EncoderMismatchError(
+            f"{path} was built with encoder {built_with}, but the queries would be embedded by encoder "
+            f"{encoder_fingerprint}: their embeddings are not comparable. Use the model the index was built with "
+            "(see index.json) or rebuild the index with `tfsearch index build`."
+        )
+    return loaders[index_format](path)

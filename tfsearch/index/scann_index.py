@@ -1,0 +1,204 @@
+"""Approximate retrieval with ScaNN, through tensorflow-recommenders' ScaNN layer."""
+
+import dataclasses
+import json
+import pathlib
+
+import numpy as np
+import tensorflow as tf
+
+from tfsearch.index.scann_tuning import ScannParams, default_scann_params
+from tfsearch.utils.atomic import atomic_directory
+
+INDEX_FORMAT = "tfsearch.scann.v1"
+SCANN_NAMESPACE = "Scann"
+_SCANN_MISSING = (
+    "This index uses ScaNN's TensorFlow ops, which need the `scann` package: pip install scann==1.4.2 "
+    "(Linux x86-64; its ops must be registered by `import scann` before the index is loaded). "
+    "Stock TensorFlow Serving cannot load it either: export with the brute_force backend for that."
+)
+
+
+def _import_scann():
+    try:
+        import scann  # noqa: F401  (registers the Scann ops)
+        import tensorflow_recommenders as tfrs
+    except ImportError as e:
+        raise ImportError(f"{_SCANN_MISSING} ({e})") from None
+    return tfrs
+
+
+_LAYER_CLASS = []
+
+
+def _scann_layer_class():
+    """tfrs' ScaNN layer, re-ordering at least `k` candidates whatever `k` a call asks for.
+
+    The stock layer searches with the re-ordering size fixed at build time, so
+    a call for more results than that size returned fewer than asked; and it
+    passes on ScaNN's padding (document 0, score NaN) when the leaves searched
+    hold fewer than `k` documents. Here such slots have id "" and score -inf.
+    """
+    if _LAYER_CLASS:
+        return _LAYER_CLASS[0]
+    tfrs = _import_scann()
+    from scann.scann_ops.py import scann_ops
+
+    class ScannLayer(tfrs.layers.factorized_top_k.ScaNN):
+        def call(self, queries, k=None):
+            k = self._k if k is None else k
+            searcher = scann_ops.searcher_from_module(self._serialized_searcher)
+            pre_reorder = None if self._num_reordering_candidates is None else tf.maximum(
+                k, self._num_reordering_candidates)
+            result = searcher.search_batched_parallel(queries, final_num_neighbors=k,
+                                                      pre_reorder_num_neighbors=pre_reorder)
+            # When the leaves searched hold fewer than k documents, ScaNN pads
+            # with document 0 and a NaN score: mark those slots instead.
+            found = tf.math.is_finite(result.distances)
+            scores = tf.where(found, result.distances, float("-inf"))
+            return scores, tf.where(found, tf.gather(self._identifiers, result.indices), "")
+
+    _LAYER_CLASS.append(ScannLayer)
+    return ScannLayer
+
+
+class ScannIndex:
+    """ScaNN approximate maximum-inner-product search behind the tfsearch index interface.
+
+    Wraps `tfrs.layers.factorized_top_k.ScaNN` (tree partitioning, asymmetric
+    hashing, exact re-ordering; subclassed so that a call for more results than
+    the re-ordering size still re-orders `k`); `layer` is that Keras layer, for
+    use inside a model or SavedModel (save with
+    `tf.saved_model.SaveOptions(namespace_whitelist=["Scann"])`).
+
+    Args:
+        k: int. Default number of results.
+        params: `ScannParams`, or None for `default_scann_params(num_documents)`
+            chosen when `index()` is called.
+
+    Example:
+    ```python
+    index = ScannIndex(k=10).index(document_embeddings, document_ids)
+    scores, ids = index.search(query_embeddings)   # [num_queries, 10] each
+    ```
+    """
+
+    def __init__(self, k=10, params=None):
+        self.k = int(k)
+        self.params = params
+        self.layer = None
+        self._restored = None
+        self._identifiers = None
+        self.num_documents = 0
+        self.embedding_dim = None
+
+    @property
+    def identifiers(self):
+        return list(self._identifiers or [])
+
+    embeddings = None  # document embeddings are not kept (ILD is then not reported)
+
+    def index(self, embeddings, identifiers):
+        """Builds the searcher over `[num_documents, dim]` embeddings with their string ids."""
+        layer_class = _scann_layer_class()
+        embeddings = np.ascontiguousarray(embeddings, np.float32)
+        identifiers = [str(i) for i in identifiers]
+        if embeddings.ndim != 2 or len(embeddings) == 0:
+            raise ValueError(f"`embeddings` must be a non-empty [num_documents, dim] matrix, got {embeddings.shape}.")
+        if len(identifiers) != len(embeddings):
+            raise ValueError(f"{len(embeddings)} embeddings but {len(identifiers)} identifiers.")
+        if len(set(identifiers)) != len(identifiers):
+            raise ValueError("`identifiers` must be unique.")
+        params = self.params or default_scann_params(len(embeddings), self.k)
+        params = dataclasses.replace(params, num_leaves=min(params.num_leaves, len(embeddings)),
+                                     num_leaves_to_search=min(params.num_leaves_to_search, params.num_leaves))
+        self.params = params
+        self.layer = layer_class(
+            k=self.k,
+            num_leaves=params.num_leaves,
+            num_leaves_to_search=params.num_leaves_to_search,
+            training_iterations=params.training_iterations,
+            dimensions_per_block=params.dimensions_per_block,
+            num_reordering_candidates=params.num_reordering_candidates,
+        )
+        self.layer.index(tf.constant(embeddings), tf.constant(identifiers))
+        self._identifiers = identifiers
+        self.num_documents, self.embedding_dim = embeddings.shape
+        return self
+
+    def __call__(self, queries, k=None):
+        """`(scores, ids)` tensors `[num_queries, k]`; ids are strings."""
+        k = self.k if k is None else int(k)
+        queries = tf.convert_to_tensor(queries, tf.float32)
+        if self.layer is not None:
+            return self.layer(queries, k=k)
+        if self._restored is not None:
+            out = self._restored(queries=queries, k=tf.constant(k, tf.int32))
+            return out["scores"], out["ids"]
+        raise ValueError("The index is empty; call `index(embeddings, identifiers)` first.")
+
+    def search(self, queries, k=None):
+        """Like `BruteForceIndex.search`: `(scores [num_queries, k] numpy, ids list of lists of str)`.
+
+        A list is shorter than `k` when the leaves searched hold fewer than `k`
+        documents (its missing scores are -inf).
+        """
+        queries = np.asarray(queries, np.float32)
+        if queries.ndim != 2 or (self.embedding_dim is not None and queries.shape[1] != self.embedding_dim):
+            raise ValueError(f"`queries` must be [num_queries, {self.embedding_dim}], got shape {queries.shape}.")
+        k = min(self.k if k is None else int(k), self.num_documents)
+        if len(queries) == 0:
+            return np.zeros([0, k], np.float32), []
+        scores, ids = self(queries, k)
+        # Slots ScaNN could not fill (id "", score -inf) are left out of the lists.
+        return scores.numpy(), [[i.decode("utf-8") for i in row if i] for row in ids.numpy()]
+
+    def save(self, path, metadata=None, overwrite=False):
+        """Writes a SavedModel (signature `search`: queries, k -> scores, ids), ids and `index.json`, atomically."""
+        if self.layer is None:
+            raise ValueError("Nothing to save: build the index with `index()` first.")
+        module = _SearchModule(self.layer, self.embedding_dim)
+        with atomic_directory(path, overwrite=overwrite) as tmp:
+            tf.saved_model.save(module, str(tmp / "saved_model"), signatures={"search": module.search},
+                                options=tf.saved_model.SaveOptions(namespace_whitelist=[SCANN_NAMESPACE]))
+            (tmp / "ids.txt").write_text("\n".join(self._identifiers) + "\n", encoding="utf-8")
+            meta = {
+                "format": INDEX_FORMAT,
+                "backend": "scann",
+                "k": self.k,
+                "params": dataclasses.asdict(self.params),
+                "num_documents": self.num_documents,
+                "embedding_dim": self.embedding_dim,
+                "metadata": metadata or {},
+            }
+            (tmp / "index.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        return pathlib.Path(path)
+
+    @classmethod
+    def load(cls, path):
+        """Reads a folder written by `save`; returns `(index, metadata)`. Needs `scann` importable."""
+        path = pathlib.Path(path)
+        meta = json.loads((path / "index.json").read_text(encoding="utf-8"))
+        if meta.get("format") != INDEX_FORMAT:
+            raise ValueError(f"{path} holds a {meta.get('format')!r} index, not {INDEX_FORMAT!r}.")
+        _import_scann()
+        index = cls(k=meta["k"], params=ScannParams(**meta["params"]))
+        index._restored = tf.saved_model.load(str(path / "saved_model")).signatures["search"]
+        index._identifiers = (path / "ids.txt").read_text(encoding="utf-8").split("\n")[: meta["num_documents"]]
+        index.num_documents, index.embedding_dim = meta["num_documents"], meta["embedding_dim"]
+        return index, meta["metadata"]
+
+
+class _SearchModule(tf.Module):
+    def __init__(self, layer, embedding_dim):
+        super().__init__()
+        self.layer = layer
+        self.search = tf.function(
+            self._search,
+            input_signature=[tf.TensorSpec([None, embedding_dim], tf.float32, name="queries"),
+                             tf.TensorSpec([], tf.int32, name="k")],
+        )
+
+    def _search(self, queries, k):
+        scores, ids = self.layer(queries, k=k)
+        return {"scores": scores, "ids": ids}

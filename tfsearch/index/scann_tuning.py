@@ -1,0 +1,175 @@
+"""ScaNN parameters: defaults that scale with the corpus, and tuning to a recall target."""
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class ScannParams:
+    """Parameters of a ScaNN searcher (tree partitioning + asymmetric hashing + re-ordering).
+
+    Attributes:
+        num_leaves: partitions of the corpus (k-means tree).
+        num_leaves_to_search: partitions scored per query.
+        num_reordering_candidates: candidates re-scored exactly (None: no re-ordering).
+        dimensions_per_block: asymmetric-hashing quantisation: dimensions per
+            4-bit code (2 is ScaNN's default; higher compresses more).
+        training_iterations: k-means iterations building the tree.
+    """
+
+    num_leaves: int
+    num_leaves_to_search: int
+    num_reordering_candidates: int = None
+    dimensions_per_block: int = 2
+    training_iterations: int = 12
+
+
+def default_scann_params(num_documents, k=10):
+    """Starting parameters for a corpus of `num_documents` (a few thousand to tens of millions).
+
+    `num_leaves` ~ sqrt(n) (ScaNN's guidance: leaves of about sqrt(n) points),
+    searching about 5% of them (at least 2), and re-ordering `max(100, 10 k)`
+    candidates exactly.
+
+    Example:
+    ```python
+    default_scann_params(1_000_000)
+    # ScannParams(num_leaves=1000, num_leaves_to_search=50, num_reordering_candidates=100, ...)
+    ```
+    """
+    if num_documents < 1:
+        raise ValueError(f"num_documents must be positive, got {num_documents}")
+    num_leaves = max(1, min(num_documents, int(round(math.sqrt(num_documents)))))
+    return ScannParams(
+        num_leaves=num_leaves,
+        num_leaves_to_search=max(1, min(num_leaves, max(2, int(math.ceil(0.05 * num_leaves))))),
+        num_reordering_candidates=max(100, 10 * k),
+    )
+
+
+@dataclasses.dataclass
+class TuningPoint:
+    """One measured setting: recall@k against exact search and batched queries per second."""
+
+    num_leaves_to_search: int
+    num_reordering_candidates: int
+    dimensions_per_block: int
+    recall: float
+    queries_per_second: float
+
+
+@dataclasses.dataclass
+class TuningReport:
+    """What `tune_scann` measured and chose."""
+
+    target_recall: float
+    k: int
+    num_queries: int
+    num_leaves: int
+    chosen: TuningPoint
+    target_met: bool
+    points: list
+    build_seconds: float
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def exact_neighbours(embeddings, queries, k, batch_size=1024):
+    """Positions of the exact top `k` by inner product, `[num_queries, k]` (numpy)."""
+    embeddings = np.asarray(embeddings, np.float32)
+    result = []
+    for start in range(0, len(queries), batch_size):
+        scores = np.asarray(queries[start : start + batch_size], np.float32) @ embeddings.T
+        top = np.argpartition(-scores, min(k, scores.shape[1] - 1), axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+        result.append(np.take_along_axis(top, order, axis=1))
+    return np.concatenate(result)
+
+
+def recall_at_k(found, exact):
+    """Mean fraction of the exact top k found, `found` and `exact` `[num_queries, k]`."""
+    return float(np.mean([len(set(f) & set(e)) / len(e) for f, e in zip(found, exact)]))
+
+
+def tune_scann(embeddings, queries, k=10, target_recall=0.95, num_leaves=None, dimensions_per_block=(2,),
+               leaves_to_search=None, reordering=None, progress=False):
+    """Chooses ScaNN parameters reaching `target_recall` at the highest throughput.
+
+    Builds one ScaNN searcher (pybind API, the same algorithm as the TF op) per
+    quantisation setting and measures every (leaves to search, re-ordering size)
+    point on the sample queries, batched, against exact search.
+
+    Args:
+        embeddings: `[num_documents, dim]` float32.
+        queries: `[num_queries, dim]` sample queries (a few hundred suffice).
+        k: int. Recall is recall@k.
+        target_recall: float in (0, 1].
+        num_leaves: int or None (`default_scann_params`).
+        dimensions_per_block: quantisation settings to try.
+        leaves_to_search: leaves-to-search values to try, or None (a geometric
+            grid from 1 to all the leaves).
+        reordering: re-ordering sizes to try, or None (`k` to `50 k`).
+        progress: bool. Print each point.
+
+    Returns:
+        `(ScannParams, TuningReport)`. When no point reaches the target, the
+        most accurate one is chosen and `report.target_met` is False.
+    """
+    import scann
+
+    embeddings = np.ascontiguousarray(embeddings, np.float32)
+    queries = np.ascontiguousarray(queries, np.float32)
+    num_documents = len(embeddings)
+    k = min(k, num_documents)
+    defaults = default_scann_params(num_documents, k)
+    num_leaves = num_leaves or defaults.num_leaves
+    if leaves_to_search is None:
+        leaves_to_search = sorted({max(1, min(num_leaves, int(round(v))))
+                                   for v in np.geomspace(1, num_leaves, num=12)})
+    if reordering is None:
+        reordering = sorted({min(num_documents, r) for r in (k, 2 * k, 5 * k, 10 * k, 20 * k, 50 * k)})
+    exact = exact_neighbours(embeddings, queries, k)
+
+    points, build_seconds = [], 0.0
+    for block in dimensions_per_block:
+        start = time.perf_counter()
+        searcher = (
+            scann.scann_ops_pybind.builder(embeddings, k, "dot_product")
+            # Built as tfrs' ScaNN layer builds it, so that the layer gets the same tree.
+            .tree(num_leaves=num_leaves, num_leaves_to_search=max(leaves_to_search),
+                  training_iterations=defaults.training_iterations)
+            .score_ah(block)
+            .reorder(max(reordering))
+            .build()
+        )
+        build_seconds += time.perf_counter() - start
+        for leaves in leaves_to_search:
+            for reorder in reordering:
+                searcher.search_batched_parallel(queries[:8], k, reorder, leaves)  # warm-up
+                start = time.perf_counter()
+                found, _ = searcher.search_batched_parallel(queries, k, reorder, leaves)
+                seconds = time.perf_counter() - start
+                point = TuningPoint(leaves, reorder, block, recall_at_k(np.asarray(found), exact),
+                                    len(queries) / max(seconds, 1e-9))
+                points.append(point)
+                if progress:
+                    print(f"  leaves {leaves:>5} reorder {reorder:>5} block {block}: recall@{k} "
+                          f"{point.recall:.4f}, {point.queries_per_second:,.0f} queries/s", flush=True)
+        del searcher
+
+    reaching = [p for p in points if p.recall >= target_recall]
+    if reaching:
+        chosen = max(reaching, key=lambda p: (p.queries_per_second, p.recall))
+    else:
+        chosen = max(points, key=lambda p: (p.recall, p.queries_per_second))
+    params = ScannParams(num_leaves=num_leaves, num_leaves_to_search=chosen.num_leaves_to_search,
+                         num_reordering_candidates=chosen.num_reordering_candidates,
+                         dimensions_per_block=chosen.dimensions_per_block)
+    report = TuningReport(target_recall=target_recall, k=k, num_queries=len(queries), num_leaves=num_leaves,
+                          chosen=chosen, target_met=bool(reaching), points=points,
+                          build_seconds=round(build_seconds, 2))
+    return params, report
