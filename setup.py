@@ -32,6 +32,7 @@ EXTRAS_REQUIRE = {
     "bench": [
         "torch==2.13.0",
         "sentence-transformers>=3,<6",
+        "faiss-cpu>=1.8",
     ],
 }
 

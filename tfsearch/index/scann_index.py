@@ -45,13 +45,14 @@ def _scann_layer_class():
     from scann.scann_ops.py import scann_ops
 
     class ScannLayer(tfrs.layers.factorized_top_k.ScaNN):
-        def call(self, queries, k=None):
+        def call(self, queries, k=None, leaves_to_search=None, num_reordering_candidates=None):
             k = self._k if k is None else k
             searcher = scann_ops.searcher_from_module(self._serialized_searcher)
-            pre_reorder = None if self._num_reordering_candidates is None else tf.maximum(
-                k, self._num_reordering_candidates)
+            reorder = num_reordering_candidates or self._num_reordering_candidates
+            pre_reorder = None if reorder is None else tf.maximum(k, reorder)
             result = searcher.search_batched_parallel(queries, final_num_neighbors=k,
-                                                      pre_reorder_num_neighbors=pre_reorder)
+                                                      pre_reorder_num_neighbors=pre_reorder,
+                                                      leaves_to_search=leaves_to_search)
             # When the leaves searched hold fewer than k documents, ScaNN pads
             # with document 0 and a NaN score: mark those slots instead.
             found = tf.math.is_finite(result.distances)
@@ -126,18 +127,25 @@ class ScannIndex:
         self.num_documents, self.embedding_dim = embeddings.shape
         return self
 
-    def __call__(self, queries, k=None):
-        """`(scores, ids)` tensors `[num_queries, k]`; ids are strings."""
+    def __call__(self, queries, k=None, leaves_to_search=None, num_reordering_candidates=None):
+        """`(scores, ids)` tensors `[num_queries, k]`; ids are strings.
+
+        `leaves_to_search` and `num_reordering_candidates` override the built
+        values for this call (speed against recall), on an index built here.
+        """
         k = self.k if k is None else int(k)
         queries = tf.convert_to_tensor(queries, tf.float32)
         if self.layer is not None:
-            return self.layer(queries, k=k)
+            return self.layer(queries, k=k, leaves_to_search=leaves_to_search,
+                              num_reordering_candidates=num_reordering_candidates)
+        if leaves_to_search is not None or num_reordering_candidates is not None:
+            raise ValueError("A loaded ScaNN index searches with the parameters it was built with.")
         if self._restored is not None:
             out = self._restored(queries=queries, k=tf.constant(k, tf.int32))
             return out["scores"], out["ids"]
         raise ValueError("The index is empty; call `index(embeddings, identifiers)` first.")
 
-    def search(self, queries, k=None):
+    def search(self, queries, k=None, **overrides):
         """Like `BruteForceIndex.search`: `(scores [num_queries, k] numpy, ids list of lists of str)`.
 
         A list is shorter than `k` when the leaves searched hold fewer than `k`
@@ -149,7 +157,7 @@ class ScannIndex:
         k = min(self.k if k is None else int(k), self.num_documents)
         if len(queries) == 0:
             return np.zeros([0, k], np.float32), []
-        scores, ids = self(queries, k)
+        scores, ids = self(queries, k, **overrides)
         # Slots ScaNN could not fill (id "", score -inf) are left out of the lists.
         return scores.numpy(), [[i.decode("utf-8") for i in row if i] for row in ids.numpy()]
 
