@@ -1,0 +1,383 @@
+"""Approximate nearest neighbours: tfsearch's ScaNN and exact backends against Faiss HNSW.
+
+Two datasets, each in one run on the same machine:
+(a) `mixture`: 1,000,000 unit vectors of dimension 384 drawn from a Gaussian
+    mixture with 1,000 centres, and 1,000 held-out queries from the same mixture;
+(b) `scifact`: the SciFact corpus embedded by all-MiniLM-L6-v2 (cached in
+    bench/.cache after the first run) with its 300 test queries, where the
+    nDCG@10 of `evaluate_retrieval` through each index is reported too.
+
+For each backend and each point of its parameter sweep: recall@10 against exact
+search, queries per second batched (all queries in one call) and one at a time
+(a sample), and build time. Peak resident memory while building is sampled and
+compared with the size of the raw float32 embeddings.
+
+- `tfsearch_exact`: `BruteForceIndex` (TensorFlow matmul + top_k);
+- `tfsearch_scann`: `ScannIndex` (tfrs' ScaNN layer), one build, the sweep over
+  leaves searched and re-ordering size by per-call overrides (the same TF op);
+- `faiss_hnsw`: `faiss.IndexHNSWFlat(d, 32, METRIC_INNER_PRODUCT)`, sweep over efSearch.
+
+Writes `bench/results/ann.json` and `bench/results/ann.png` (recall against
+queries per second), atomically.
+
+Usage:
+    python bench/ann.py [--num-documents 1000000] [--skip-scifact] [--threads 2]
+"""
+
+import argparse
+import gc
+import json
+import os
+import pathlib
+import sys
+import threading
+import time
+
+import numpy as np
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent
+CACHE = HERE / ".cache"
+K = 10
+
+
+# --- memory ------------------------------------------------------------------------
+
+
+def rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakMemory:
+    """Samples resident memory every 50 ms inside a `with` block."""
+
+    def __enter__(self):
+        self.start = rss_bytes()
+        self.peak = self.start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, rss_bytes())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+
+    @property
+    def growth(self):
+        return self.peak - self.start
+
+
+# --- data ----------------------------------------------------------------------------
+
+
+def gaussian_mixture(num_documents, num_queries, dim=384, centres=1000, spread=0.6, seed=0):
+    """Unit vectors: a random unit centre plus Gaussian noise of norm about `spread`, normalised."""
+    rng = np.random.default_rng(seed)
+    middle = rng.normal(size=(centres, dim)).astype(np.float32)
+    middle /= np.linalg.norm(middle, axis=1, keepdims=True)
+
+    def draw(n):
+        out = np.empty((n, dim), np.float32)
+        for start in range(0, n, 100_000):  # bounded temporaries
+            m = min(100_000, n - start)
+            x = middle[rng.integers(0, centres, m)] + spread * rng.normal(size=(m, dim)).astype(np.float32) / np.sqrt(dim)
+            out[start : start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        return out
+
+    return draw(num_documents), draw(num_queries)
+
+
+def exact_top_k(embeddings, queries, k=K, batch=100):
+    out = np.empty((len(queries), k), np.int64)
+    for start in range(0, len(queries), batch):
+        scores = queries[start : start + batch] @ embeddings.T
+        top = np.argpartition(-scores, k, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1)
+        out[start : start + batch] = np.take_along_axis(top, order, axis=1)
+    return out
+
+
+def recall(found, exact):
+    return float(np.mean([len(set(map(int, f)) & set(map(int, e))) / len(e) for f, e in zip(found, exact)]))
+
+
+def timed(fn, queries, single_sample):
+    fn(queries[:16])  # warm-up (traces, allocations)
+    start = time.perf_counter()
+    found = fn(queries)
+    batched = len(queries) / (time.perf_counter() - start)
+    sample = queries[:single_sample]
+    start = time.perf_counter()
+    for q in range(len(sample)):
+        fn(sample[q : q + 1])
+    single = len(sample) / (time.perf_counter() - start)
+    return found, batched, single
+
+
+# --- backends ------------------------------------------------------------------------
+
+
+def bench_exact(embeddings, queries, exact, single_sample):
+    from tfsearch.index.brute_force_index import BruteForceIndex
+
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        index = BruteForceIndex(k=K).index(embeddings, np.arange(len(embeddings)).astype(str))
+        build = time.perf_counter() - start
+
+    def search(q):
+        return index.top_k_positions(q, K)[1].numpy()
+
+    found, batched, single = timed(search, queries, single_sample)
+    return [{"backend": "tfsearch_exact", "params": {}, "recall": recall(found, exact), "qps_batched": batched,
+             "qps_single": single, "build_seconds": build, "build_peak_bytes": memory.growth}]
+
+
+def bench_scann(embeddings, queries, exact, single_sample, leaves_grid, reorder_grid, params=None):
+    import tensorflow as tf
+
+    from tfsearch.index.scann_index import ScannIndex
+    from tfsearch.index.scann_tuning import default_scann_params
+
+    params = params or default_scann_params(len(embeddings), K)
+    ids = np.arange(len(embeddings)).astype(str)
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        index = ScannIndex(k=K, params=params).index(embeddings, ids)
+        build = time.perf_counter() - start
+    del ids
+    gc.collect()
+    points = []
+    for leaves in [v for v in leaves_grid if v <= params.num_leaves]:
+        for reorder in reorder_grid:
+            def search(q, leaves=leaves, reorder=reorder):
+                _, found = index(tf.constant(q), K, leaves_to_search=leaves, num_reordering_candidates=reorder)
+                return found.numpy().astype(int)
+
+            found, batched, single = timed(search, queries, single_sample)
+            points.append({"backend": "tfsearch_scann", "params": {"num_leaves": params.num_leaves,
+                                                                    "leaves_to_search": leaves, "reorder": reorder},
+                           "recall": recall(found, exact), "qps_batched": batched, "qps_single": single,
+                           "build_seconds": build, "build_peak_bytes": memory.growth})
+            print(f"  scann leaves {leaves:>4} reorder {reorder:>4}: recall {points[-1]['recall']:.4f} "
+                  f"{batched:>10,.0f} qps batched {single:>8,.0f} single", flush=True)
+    return points
+
+
+def bench_faiss(embeddings, queries, exact, single_sample, ef_grid):
+    import faiss
+
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        index = faiss.IndexHNSWFlat(embeddings.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+        index.add(embeddings)
+        build = time.perf_counter() - start
+    points = []
+    for ef in ef_grid:
+        index.hnsw.efSearch = ef
+
+        def search(q):
+            return index.search(q, K)[1]
+
+        found, batched, single = timed(search, queries, single_sample)
+        points.append({"backend": "faiss_hnsw", "params": {"M": 32, "efSearch": ef}, "recall": recall(found, exact),
+                       "qps_batched": batched, "qps_single": single, "build_seconds": build,
+                       "build_peak_bytes": memory.growth})
+        print(f"  faiss efSearch {ef:>4}: recall {points[-1]['recall']:.4f} {batched:>10,.0f} qps batched "
+              f"{single:>8,.0f} single", flush=True)
+    return points
+
+
+# --- summary ------------------------------------------------------------------------
+
+
+def fastest_at(points, backend, target):
+    reaching = [p for p in points if p["backend"] == backend and p["recall"] >= target]
+    return max(reaching, key=lambda p: p["qps_batched"]) if reaching else None
+
+
+def summarise(points, raw_bytes, target=0.95):
+    scann = fastest_at(points, "tfsearch_scann", target)
+    faiss_point = fastest_at(points, "faiss_hnsw", target)
+    exact = fastest_at(points, "tfsearch_exact", 0.0)
+    summary = {"target_recall": target, "scann": scann, "faiss_hnsw": faiss_point, "exact": exact,
+               "raw_embeddings_bytes": raw_bytes}
+    if scann and faiss_point:
+        summary["scann_vs_faiss_qps"] = scann["qps_batched"] / faiss_point["qps_batched"]
+    if scann and exact:
+        summary["scann_vs_exact_qps"] = scann["qps_batched"] / exact["qps_batched"]
+    if scann:
+        summary["scann_build_peak_over_raw"] = scann["build_peak_bytes"] / raw_bytes
+    return summary
+
+
+def run_dataset(name, embeddings, queries, args, leaves_grid, reorder_grid, ef_grid):
+    print(f"\n== {name}: {len(embeddings):,} x {embeddings.shape[1]}, {len(queries)} queries", flush=True)
+    start = time.perf_counter()
+    exact = exact_top_k(embeddings, queries)
+    print(f"  ground truth in {time.perf_counter() - start:.1f} s", flush=True)
+    points = bench_exact(embeddings, queries, exact, args.single_queries)
+    gc.collect()  # each backend's index is freed before the next is built
+    print(f"  exact: {points[0]['qps_batched']:,.0f} qps batched, {points[0]['qps_single']:,.0f} single", flush=True)
+    points += bench_scann(embeddings, queries, exact, args.single_queries, leaves_grid, reorder_grid)
+    gc.collect()
+    points += bench_faiss(embeddings, queries, exact, args.single_queries, ef_grid)
+    return {"name": name, "num_documents": len(embeddings), "dim": int(embeddings.shape[1]),
+            "num_queries": len(queries), "points": points,
+            "summary": summarise(points, embeddings.nbytes)}
+
+
+def scifact_embeddings(data_dir):
+    """SciFact corpus and test-query embeddings (all-MiniLM-L6-v2), cached."""
+    from tfsearch.data.beir import BeirDataset
+    from tfsearch.data.pipelines import corpus_dataset
+    from tfsearch.models.batch_encoding import encode_dataset, encode_texts
+    from tfsearch.models.bert_encoder import BertEncoder
+
+    cache = CACHE / "scifact_minilm.npz"
+    data = BeirDataset(data_dir)
+    qrels = data.qrels("test")
+    queries = data.queries()
+    query_ids = [q for q in qrels if q in queries]
+    if cache.is_file():
+        saved = np.load(cache, allow_pickle=False)
+        return data, list(saved["doc_ids"]), saved["docs"], query_ids, saved["queries"]
+    encoder = BertEncoder.from_pretrained()
+    doc_ids, docs = encode_dataset(encoder, corpus_dataset(data), total=data.count_documents(),
+                                   description="encoding SciFact")
+    query_embeddings = encode_texts(encoder, [queries[q].text for q in query_ids])
+    CACHE.mkdir(exist_ok=True)
+    np.savez(cache, doc_ids=np.asarray(doc_ids), docs=docs, queries=query_embeddings)
+    return data, doc_ids, docs, query_ids, query_embeddings
+
+
+def scifact_quality(data, doc_ids, docs, query_ids, query_embeddings, scann_params):
+    """nDCG@10 through the exact and the ScaNN index (the SciFact test split)."""
+    from tfsearch.eval.metrics import evaluate_run
+    from tfsearch.eval.retrieval_evaluation import run_from_search
+    from tfsearch.index.brute_force_index import BruteForceIndex
+    from tfsearch.index.scann_index import ScannIndex
+
+    qrels = data.qrels("test")
+    out = {}
+    for name, index in (("exact", BruteForceIndex(k=100)),
+                        ("scann", ScannIndex(k=100, params=scann_params))):
+        index.index(docs, doc_ids)
+        scores, ranked = index.search(query_embeddings, k=100)
+        out[name] = evaluate_run(qrels, run_from_search(query_ids, scores, ranked), ["nDCG@10", "R@100"])
+    out["ndcg_difference"] = out["scann"]["nDCG@10"] - out["exact"]["nDCG@10"]
+    return out
+
+
+def plot(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tfsearch.utils.atomic import atomic_file
+
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.2), squeeze=False)
+    styles = {"tfsearch_scann": ("o-", "tfsearch ScaNN"), "faiss_hnsw": ("s-", "Faiss HNSW32"),
+              "tfsearch_exact": ("*", "tfsearch exact")}
+    for ax, result in zip(axes[0], results):
+        for backend, (style, label) in styles.items():
+            pts = sorted((p for p in result["points"] if p["backend"] == backend), key=lambda p: p["recall"])
+            if backend == "tfsearch_scann":  # the best speed reached at each recall (Pareto front)
+                front, best = [], 0.0
+                for p in sorted(pts, key=lambda p: -p["recall"]):
+                    if p["qps_batched"] > best:
+                        front.append(p)
+                        best = p["qps_batched"]
+                pts = sorted(front, key=lambda p: p["recall"])
+            ax.plot([p["recall"] for p in pts], [p["qps_batched"] for p in pts], style, label=label, markersize=5)
+        ax.axvline(0.95, color="grey", lw=0.8, ls="--")
+        ax.set_yscale("log")
+        ax.set_xlabel("recall@10 against exact search")
+        ax.set_ylabel("queries per second (batched, 2 threads)")
+        ax.set_title(f"{result['name']}: {result['num_documents']:,} x {result['dim']}")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_file(path, mode="wb") as f:
+        fig.savefig(f, format="png", dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--num-documents", type=int, default=1_000_000)
+    parser.add_argument("--num-queries", type=int, default=1000)
+    parser.add_argument("--single-queries", type=int, default=200, help="queries timed one at a time")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-scifact", action="store_true")
+    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "scifact"))
+    parser.add_argument("--output", default=str(HERE / "results" / "ann.json"))
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.path.insert(0, str(REPO))
+    import tfsearch  # noqa: F401
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    import faiss
+
+    faiss.omp_set_num_threads(args.threads)
+
+    results = []
+    embeddings, queries = gaussian_mixture(args.num_documents, args.num_queries)
+    num_leaves = max(1, int(round(np.sqrt(args.num_documents))))
+    leaves_grid = sorted({max(1, int(round(num_leaves * f))) for f in (0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12)})
+    results.append(run_dataset("mixture", embeddings, queries, args, leaves_grid, [20, 50, 100, 200],
+                               [16, 32, 48, 64, 96, 128, 256]))
+    del embeddings, queries
+    gc.collect()
+
+    if not args.skip_scifact:
+        data, doc_ids, docs, query_ids, query_embeddings = scifact_embeddings(args.data)
+        num_leaves = int(round(np.sqrt(len(docs))))
+        result = run_dataset("scifact", docs, query_embeddings, args,
+                             sorted({1, 2, 3, 4, 6, 8, 12, 16, 24, num_leaves}), [20, 50, 100],
+                             [16, 32, 64, 128])
+        chosen = result["summary"]["scann"]
+        from tfsearch.index.scann_tuning import ScannParams
+
+        params = ScannParams(num_leaves=num_leaves, num_leaves_to_search=chosen["params"]["leaves_to_search"],
+                             num_reordering_candidates=max(100, chosen["params"]["reorder"]))
+        result["quality"] = scifact_quality(data, doc_ids, docs, query_ids, query_embeddings, params)
+        result["quality"]["scann_params"] = params.__dict__
+        print(f"  SciFact nDCG@10 exact {result['quality']['exact']['nDCG@10']:.4f}, ScaNN "
+              f"{result['quality']['scann']['nDCG@10']:.4f} ({result['quality']['ndcg_difference']:+.4f})")
+        results.append(result)
+
+    from tfsearch.utils.atomic import atomic_write_text
+
+    payload = {"threads": args.threads, "k": K, "results": results}
+    atomic_write_text(args.output, json.dumps(payload, indent=2) + "\n")
+    plot(results, pathlib.Path(args.output).with_suffix(".png"))
+    for result in results:
+        s = result["summary"]
+        print(f"\n{result['name']}: at recall@10 >= {s['target_recall']}:")
+        for key in ("scann", "faiss_hnsw", "exact"):
+            p = s[key]
+            if p:
+                print(f"  {key:<11} {p['qps_batched']:>10,.0f} qps batched, recall {p['recall']:.4f}, "
+                      f"build {p['build_seconds']:.1f} s, {p['params']}")
+        for key in ("scann_vs_faiss_qps", "scann_vs_exact_qps", "scann_build_peak_over_raw"):
+            if key in s:
+                print(f"  {key}: {s[key]:.2f}")
+    print(f"\nWrote {args.output} and {pathlib.Path(args.output).with_suffix('.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
