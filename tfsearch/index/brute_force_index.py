@@ -1,11 +1,11 @@
 """Exact top-k retrieval with core TensorFlow ops only."""
 
-import json
 import pathlib
 
 import numpy as np
 import tensorflow as tf
 
+from tfsearch.index.index_files import read_identifiers, read_index_meta, write_index_files
 from tfsearch.utils.atomic import atomic_directory
 
 INDEX_FORMAT = "tfsearch.brute_force.v1"
@@ -164,7 +164,6 @@ class BruteForceIndex(tf.keras.layers.Layer):
             raise ValueError("Nothing to save: the index is empty.")
         with atomic_directory(path, overwrite=overwrite) as tmp:
             np.save(tmp / "embeddings.npy", self._embeddings.numpy())
-            (tmp / "ids.txt").write_text("\n".join(self.identifiers) + "\n", encoding="utf-8")
             meta = {
                 "format": INDEX_FORMAT,
                 "config": self.get_config(),
@@ -172,20 +171,15 @@ class BruteForceIndex(tf.keras.layers.Layer):
                 "embedding_dim": self.embedding_dim,
                 "metadata": metadata or {},
             }
-            (tmp / "index.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+            write_index_files(tmp, self.identifiers, meta)
         return pathlib.Path(path)
 
     @classmethod
     def load(cls, path):
         """Reads a folder written by `save`; returns `(index, metadata)`."""
         path = pathlib.Path(path)
-        meta_path = path / "index.json"
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"{path} is not a tfsearch index folder (no index.json).")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("format") != INDEX_FORMAT:
-            raise ValueError(f"{path} holds a {meta.get('format')!r} index, not {INDEX_FORMAT!r}.")
-        ids = (path / "ids.txt").read_text(encoding="utf-8").split("\n")[: meta["num_documents"]]
+        meta = read_index_meta(path, INDEX_FORMAT)
+        ids = read_identifiers(path, meta["num_documents"])
         index = cls.from_config(meta["config"])
         index.index(np.load(path / "embeddings.npy"), ids)
         return index, meta["metadata"]

@@ -1,7 +1,6 @@
 """One entry point over the index backends: build, save with provenance, load with checks."""
 
 import dataclasses
-import json
 import math
 import pathlib
 
@@ -9,6 +8,7 @@ import numpy as np
 
 from tfsearch.index.brute_force_index import INDEX_FORMAT as BRUTE_FORCE_FORMAT
 from tfsearch.index.brute_force_index import BruteForceIndex
+from tfsearch.index.index_files import read_index_meta
 from tfsearch.index.scann_index import INDEX_FORMAT as SCANN_FORMAT
 from tfsearch.index.scann_index import ScannIndex
 
@@ -84,14 +84,12 @@ def load_index(path, encoder_fingerprint=None):
         ImportError: a ScaNN index where `scann` cannot be imported (with the fix).
     """
     path = pathlib.Path(path)
-    meta_path = path / "index.json"
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"{path} is not a tfsearch index folder (no index.json).")
-    index_format = json.loads(meta_path.read_text(encoding="utf-8")).get("format")
+    meta = read_index_meta(path)
+    index_format = meta.get("format")
     loaders = {BRUTE_FORCE_FORMAT: BruteForceIndex.load, SCANN_FORMAT: ScannIndex.load}
     if index_format not in loaders:
         raise ValueError(f"{path} holds an index of unknown format {index_format!r}; known: {sorted(loaders)}.")
-    built_with = json.loads(meta_path.read_text(encoding="utf-8")).get("metadata", {}).get("encoder_fingerprint")
+    built_with = meta.get("metadata", {}).get("encoder_fingerprint")
     if encoder_fingerprint is not None and built_with is not None and built_with != encoder_fingerprint:
         raise EncoderMismatchError(
             f"{path} was built with encoder {built_with}, but the queries would be embedded by encoder "

@@ -1,12 +1,12 @@
 """Approximate retrieval with ScaNN, through tensorflow-recommenders' ScaNN layer."""
 
 import dataclasses
-import json
 import pathlib
 
 import numpy as np
 import tensorflow as tf
 
+from tfsearch.index.index_files import read_identifiers, read_index_meta, write_index_files
 from tfsearch.index.scann_tuning import ScannParams, default_scann_params
 from tfsearch.utils.atomic import atomic_directory
 
@@ -169,7 +169,6 @@ class ScannIndex:
         with atomic_directory(path, overwrite=overwrite) as tmp:
             tf.saved_model.save(module, str(tmp / "saved_model"), signatures={"search": module.search},
                                 options=tf.saved_model.SaveOptions(namespace_whitelist=[SCANN_NAMESPACE]))
-            (tmp / "ids.txt").write_text("\n".join(self._identifiers) + "\n", encoding="utf-8")
             meta = {
                 "format": INDEX_FORMAT,
                 "backend": "scann",
@@ -179,20 +178,18 @@ class ScannIndex:
                 "embedding_dim": self.embedding_dim,
                 "metadata": metadata or {},
             }
-            (tmp / "index.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+            write_index_files(tmp, self._identifiers, meta)
         return pathlib.Path(path)
 
     @classmethod
     def load(cls, path):
         """Reads a folder written by `save`; returns `(index, metadata)`. Needs `scann` importable."""
         path = pathlib.Path(path)
-        meta = json.loads((path / "index.json").read_text(encoding="utf-8"))
-        if meta.get("format") != INDEX_FORMAT:
-            raise ValueError(f"{path} holds a {meta.get('format')!r} index, not {INDEX_FORMAT!r}.")
+        meta = read_index_meta(path, INDEX_FORMAT)
         _import_scann()
         index = cls(k=meta["k"], params=ScannParams(**meta["params"]))
         index._restored = tf.saved_model.load(str(path / "saved_model")).signatures["search"]
-        index._identifiers = (path / "ids.txt").read_text(encoding="utf-8").split("\n")[: meta["num_documents"]]
+        index._identifiers = read_identifiers(path, meta["num_documents"])
         index.num_documents, index.embedding_dim = meta["num_documents"], meta["embedding_dim"]
         return index, meta["metadata"]
 
