@@ -1,3 +1,5 @@
+import unicodedata
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -70,8 +72,21 @@ def test_matches_hugging_face_on_edge_cases(tokenizer, hf_tokenizer, text):
     assert got == hf_ids(hf_tokenizer, text)
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40))
+# Character tables differ between Hugging Face's tokenizers (Rust) and TF Text /
+# RE2 (ICU) for characters added after Unicode 3.2 (about 900 code points, e.g.
+# U+061D, U+1E01B) and for 4 whose category changed in later versions. The
+# property test draws from characters both agree on; the exhaustive sweep below
+# checks each of those one by one.
+CATEGORY_CHANGED = {"\u166d", "\u1734", "\u1885", "\u1886"}
+
+
+def in_shared_tables(character):
+    return unicodedata.ucd_3_2_0.category(character) != "Cn" and character not in CATEGORY_CHANGED
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]).filter(in_shared_tables),
+               max_size=40))
 def test_matches_hugging_face_on_random_text(tokenizer, hf_tokenizer, text):
     # Hugging Face turns a literal "[CLS]" typed in the text into the special
     # token; tfsearch tokenises it as ordinary text (a documented difference).
@@ -143,3 +158,16 @@ def test_cjk_ranges_match_hugging_face(tokenizer, hf_tokenizer):
         want = [hf_ids(hf_tokenizer, t)[1:-1] for t in texts]  # without [CLS] and [SEP]
         differences = [t for t, g, w in zip(texts, got, want) if g != w]
         assert not differences, [hex(ord(t[-2] if len(t) > 1 else t)) for t in differences[:10]]
+
+
+def test_every_shared_character_matches_hugging_face(tokenizer, hf_tokenizer):
+    # Every assigned, non-private character of Unicode 3.2 above ASCII, alone and inside a word.
+    code_points = [c for c in range(0x80, 0x110000) if not 0xD800 <= c <= 0xDFFF
+                   and unicodedata.category(chr(c)) not in ("Cn", "Co", "Cs") and in_shared_tables(chr(c))]
+    assert len(code_points) > 90_000
+    for form in ("{}", "a{}b"):
+        for start in range(0, len(code_points), 20_000):
+            texts = [form.format(chr(c)) for c in code_points[start : start + 20_000]]
+            got = tokenizer.tokenize(tf.constant(texts)).to_list()
+            differences = [t for t, g in zip(texts, got) if g != hf_ids(hf_tokenizer, t, 64)[1:-1]]
+            assert not differences, [hex(ord(c)) for t in differences[:10] for c in t if ord(c) > 127]
