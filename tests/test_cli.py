@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from tests.conftest import make_tiny_encoder
 from tests.data.test_beir import write_beir
 from tfsearch import cli
 
@@ -132,7 +133,7 @@ def test_index_build_search_and_evaluate_through_the_index(backend, tiny_encoder
     assert "nDCG@10" in proc.stdout
 
     # Built with the tiny model; the queries would be embedded by another one.
-    other = __import__("tests.conftest", fromlist=["make_tiny_encoder"]).make_tiny_encoder(seed=5)
+    other = make_tiny_encoder(seed=5)
     other_dir = other.save_to_directory(tmp_path / "other")
     proc = run_cli("search", "--index", str(index), "--query", "x", "--model", str(other_dir))
     assert proc.returncode == 2 and "was built with encoder" in proc.stderr
