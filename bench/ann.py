@@ -10,11 +10,16 @@ Two datasets, each in one run on the same machine:
 For each backend and each point of its parameter sweep: recall@10 against exact
 search, queries per second batched (all queries in one call) and one at a time
 (a sample), and build time. Peak resident memory while building is sampled and
-compared with the size of the raw float32 embeddings.
+compared with the size of the raw float32 embeddings (the growth during the
+build, beyond the input matrix the caller already holds).
 
 - `tfsearch_exact`: `BruteForceIndex` (TensorFlow matmul + top_k);
+- `tfsearch_exact_int8`: `BruteForceIndex(quantization="int8")` (int8 scan,
+  exact re-scoring of a shortlist of 100);
 - `tfsearch_scann`: `ScannIndex` (tfrs' ScaNN layer), one build, the sweep over
   leaves searched and re-ordering size by per-call overrides (the same TF op);
+- `tfsearch_scann_tuned`: `build_index(..., backend="scann", target_recall=0.95)`,
+  tuned on 500 other queries, then measured on the benchmark queries;
 - `faiss_hnsw`: `faiss.IndexHNSWFlat(d, 32, METRIC_INNER_PRODUCT)`, sweep over efSearch.
 
 Writes `bench/results/ann.json` and `bench/results/ann.png` (recall against
@@ -124,20 +129,51 @@ def timed(fn, queries, single_sample):
 # --- backends ------------------------------------------------------------------------
 
 
-def bench_exact(embeddings, queries, exact, single_sample):
+def bench_exact(embeddings, queries, exact, single_sample, quantization=None):
     from tfsearch.index.brute_force_index import BruteForceIndex
 
     with PeakMemory() as memory:
         start = time.perf_counter()
-        index = BruteForceIndex(k=K).index(embeddings, np.arange(len(embeddings)).astype(str))
+        index = BruteForceIndex(k=K, quantization=quantization).index(embeddings,
+                                                                      np.arange(len(embeddings)).astype(str))
         build = time.perf_counter() - start
 
     def search(q):
         return index.top_k_positions(q, K)[1].numpy()
 
     found, batched, single = timed(search, queries, single_sample)
-    return [{"backend": "tfsearch_exact", "params": {}, "recall": recall(found, exact), "qps_batched": batched,
+    name = "tfsearch_exact" + ("" if quantization is None else f"_{quantization}")
+    params = {} if quantization is None else {"quantization": quantization, "shortlist": max(100, 10 * K)}
+    return [{"backend": name, "params": params, "recall": recall(found, exact), "qps_batched": batched,
              "qps_single": single, "build_seconds": build, "build_peak_bytes": memory.growth}]
+
+
+def bench_scann_tuned(embeddings, queries, exact, single_sample, tuning_queries, target=0.95):
+    """The auto-tuned build, as `tfsearch index build --backend scann` makes it."""
+    from tfsearch.index.index_building import build_index
+
+    ids = np.arange(len(embeddings)).astype(str)
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        index, report = build_index(embeddings, ids, backend="scann", k=K, target_recall=target,
+                                    tuning_queries=tuning_queries)
+        build = time.perf_counter() - start
+    del ids
+
+    def search(q):
+        return np.array([[int(i) for i in row] + [-1] * (K - len(row)) for row in index.search(q, K)[1]])
+
+    found, batched, single = timed(search, queries, single_sample)
+    built = report["built"][-1]
+    point = {"backend": "tfsearch_scann_tuned",
+             "params": {"num_leaves": report["num_leaves"], "leaves_to_search": built["num_leaves_to_search"],
+                        "reorder": built["num_reordering_candidates"], "target_recall": target,
+                        "tuning_recall": built["recall"], "rebuilds": len(report["built"]) - 1},
+             "recall": recall(found, exact), "qps_batched": batched, "qps_single": single,
+             "build_seconds": build, "build_peak_bytes": memory.growth}
+    print(f"  scann auto-tuned for {target}: {point['params']}, recall {point['recall']:.4f}, "
+          f"{batched:,.0f} qps batched, build {build:.0f} s", flush=True)
+    return [point]
 
 
 def bench_scann(embeddings, queries, exact, single_sample, leaves_grid, reorder_grid, params=None):
@@ -207,18 +243,30 @@ def summarise(points, raw_bytes, target=0.95):
     scann = fastest_at(points, "tfsearch_scann", target)
     faiss_point = fastest_at(points, "faiss_hnsw", target)
     exact = fastest_at(points, "tfsearch_exact", 0.0)
+    exact_int8 = fastest_at(points, "tfsearch_exact_int8", 0.0)
+    tuned = fastest_at(points, "tfsearch_scann_tuned", 0.0)
     summary = {"target_recall": target, "scann": scann, "faiss_hnsw": faiss_point, "exact": exact,
-               "raw_embeddings_bytes": raw_bytes}
+               "exact_int8": exact_int8, "scann_tuned": tuned, "raw_embeddings_bytes": raw_bytes}
+    if exact and exact_int8:
+        summary["int8_vs_exact_qps"] = exact_int8["qps_batched"] / exact["qps_batched"]
+    if tuned and faiss_point:
+        summary["scann_tuned_vs_faiss_qps"] = tuned["qps_batched"] / faiss_point["qps_batched"]
+    if tuned and exact:
+        summary["scann_tuned_vs_exact_qps"] = tuned["qps_batched"] / exact["qps_batched"]
     if scann and faiss_point:
         summary["scann_vs_faiss_qps"] = scann["qps_batched"] / faiss_point["qps_batched"]
     if scann and exact:
         summary["scann_vs_exact_qps"] = scann["qps_batched"] / exact["qps_batched"]
     if scann:
         summary["scann_build_peak_over_raw"] = scann["build_peak_bytes"] / raw_bytes
+        # With the input matrix itself (held by the caller through the build).
+        summary["scann_build_peak_with_input_over_raw"] = 1 + scann["build_peak_bytes"] / raw_bytes
+    if tuned:
+        summary["scann_tuned_build_peak_over_raw"] = tuned["build_peak_bytes"] / raw_bytes
     return summary
 
 
-def run_dataset(name, embeddings, queries, args, leaves_grid, reorder_grid, ef_grid):
+def run_dataset(name, embeddings, queries, args, leaves_grid, reorder_grid, ef_grid, tuning_queries):
     print(f"\n== {name}: {len(embeddings):,} x {embeddings.shape[1]}, {len(queries)} queries", flush=True)
     start = time.perf_counter()
     exact = exact_top_k(embeddings, queries)
@@ -226,7 +274,13 @@ def run_dataset(name, embeddings, queries, args, leaves_grid, reorder_grid, ef_g
     points = bench_exact(embeddings, queries, exact, args.single_queries)
     gc.collect()  # each backend's index is freed before the next is built
     print(f"  exact: {points[0]['qps_batched']:,.0f} qps batched, {points[0]['qps_single']:,.0f} single", flush=True)
+    points += bench_exact(embeddings, queries, exact, args.single_queries, quantization="int8")
+    gc.collect()
+    print(f"  exact int8: recall {points[-1]['recall']:.4f}, {points[-1]['qps_batched']:,.0f} qps batched, "
+          f"{points[-1]['qps_single']:,.0f} single", flush=True)
     points += bench_scann(embeddings, queries, exact, args.single_queries, leaves_grid, reorder_grid)
+    gc.collect()
+    points += bench_scann_tuned(embeddings, queries, exact, args.single_queries, tuning_queries)
     gc.collect()
     points += bench_faiss(embeddings, queries, exact, args.single_queries, ef_grid)
     return {"name": name, "num_documents": len(embeddings), "dim": int(embeddings.shape[1]),
@@ -258,20 +312,26 @@ def scifact_embeddings(data_dir):
     return data, doc_ids, docs, query_ids, query_embeddings
 
 
-def scifact_quality(data, doc_ids, docs, query_ids, query_embeddings, scann_params):
-    """nDCG@10 through the exact and the ScaNN index (the SciFact test split)."""
+def scifact_quality(data, doc_ids, docs, query_ids, query_embeddings, target):
+    """nDCG@10 (SciFact test) through the exact index, the int8 one, and ScaNN tuned as the CLI tunes it.
+
+    `tfsearch index build` tunes on the dataset's queries; here the test
+    queries (recall against exact search only: no relevance judgement is used).
+    """
     from tfsearch.eval.metrics import evaluate_run
     from tfsearch.eval.retrieval_evaluation import run_from_search
-    from tfsearch.index.brute_force_index import BruteForceIndex
-    from tfsearch.index.scann_index import ScannIndex
+    from tfsearch.index.index_building import build_index
 
     qrels = data.qrels("test")
     out = {}
-    for name, index in (("exact", BruteForceIndex(k=100)),
-                        ("scann", ScannIndex(k=100, params=scann_params))):
-        index.index(docs, doc_ids)
-        scores, ranked = index.search(query_embeddings, k=100)
-        out[name] = evaluate_run(qrels, run_from_search(query_ids, scores, ranked), ["nDCG@10", "R@100"])
+    for name, backend, quantization in (("exact", "brute_force", None), ("exact_int8", "brute_force", "int8"),
+                                        ("scann", "scann", None)):
+        index, report = build_index(docs, doc_ids, backend=backend, k=10, target_recall=target,
+                                    tuning_queries=query_embeddings, quantization=quantization)
+        scores, ranked = index.search(query_embeddings, k=10)
+        out[name] = evaluate_run(qrels, run_from_search(query_ids, scores, ranked), ["nDCG@10", "R@10"])
+        if report:
+            out["scann_params"] = {"num_leaves": report["num_leaves"], **report["built"][-1]}
     out["ndcg_difference"] = out["scann"]["nDCG@10"] - out["exact"]["nDCG@10"]
     return out
 
@@ -286,7 +346,8 @@ def plot(results, path):
 
     fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.2), squeeze=False)
     styles = {"tfsearch_scann": ("o-", "tfsearch ScaNN"), "faiss_hnsw": ("s-", "Faiss HNSW32"),
-              "tfsearch_exact": ("*", "tfsearch exact")}
+              "tfsearch_exact": ("*", "tfsearch exact"), "tfsearch_exact_int8": ("P", "tfsearch exact int8"),
+              "tfsearch_scann_tuned": ("D", "tfsearch ScaNN auto-tuned (0.95)")}
     for ax, result in zip(axes[0], results):
         for backend, (style, label) in styles.items():
             pts = sorted((p for p in result["points"] if p["backend"] == backend), key=lambda p: p["recall"])
@@ -337,12 +398,13 @@ def main(argv=None):
     output = pathlib.Path(args.output)
     results = []
     if not args.skip_mixture:
-        embeddings, queries = gaussian_mixture(args.num_documents, args.num_queries)
+        embeddings, queries = gaussian_mixture(args.num_documents, args.num_queries + 500)
+        queries, tuning_queries = queries[: args.num_queries], queries[args.num_queries :]
         num_leaves = max(1, int(round(np.sqrt(args.num_documents))))
         leaves_grid = sorted({max(1, int(round(num_leaves * f))) for f in (0.002, 0.003, 0.005, 0.01, 0.02, 0.05)})
         results.append(run_dataset("mixture", embeddings, queries, args, leaves_grid, [50, 100, 200, 400],
-                                   [16, 32, 64, 128, 256, 512, 1024, 2048]))
-        del embeddings, queries
+                                   [16, 32, 64, 128, 256, 512, 1024, 2048], tuning_queries))
+        del embeddings, queries, tuning_queries
         gc.collect()
     elif output.is_file():  # keep the earlier mixture result beside a new SciFact one
         results += [r for r in json.loads(output.read_text())["results"] if r["name"] == "mixture"]
@@ -352,20 +414,14 @@ def main(argv=None):
         num_leaves = int(round(np.sqrt(len(docs))))
         result = run_dataset("scifact", docs, query_embeddings, args,
                              sorted({1, 2, 3, 4, 6, 8, 12, 16, 24, 36, num_leaves}), [20, 50, 100, 200],
-                             [16, 32, 64, 128, 256])
-        from tfsearch.index.scann_tuning import ScannParams
-
+                             [16, 32, 64, 128, 256], query_embeddings)
         result["quality"] = {}
-        for target in (0.95, 0.99):  # nDCG@10 through the fastest ScaNN point at each recall@10 target
-            chosen = fastest_at(result["points"], "tfsearch_scann", target)
-            params = ScannParams(num_leaves=num_leaves, num_leaves_to_search=chosen["params"]["leaves_to_search"],
-                                 num_reordering_candidates=max(100, chosen["params"]["reorder"]))
-            quality = scifact_quality(data, doc_ids, docs, query_ids, query_embeddings, params)
-            quality["scann_params"] = params.__dict__
-            quality["recall_at_10_of_point"] = chosen["recall"]
+        for target in (0.95, 0.99):  # nDCG@10 through the index `tfsearch index build` makes for each target
+            quality = scifact_quality(data, doc_ids, docs, query_ids, query_embeddings, target)
             result["quality"][f"recall_{target}"] = quality
-            print(f"  SciFact (ScaNN point for recall@10 >= {target}): nDCG@10 exact {quality['exact']['nDCG@10']:.4f}, "
-                  f"ScaNN {quality['scann']['nDCG@10']:.4f} ({quality['ndcg_difference']:+.4f})", flush=True)
+            print(f"  SciFact (ScaNN tuned for recall@10 >= {target}): nDCG@10 exact {quality['exact']['nDCG@10']:.4f}, "
+                  f"ScaNN {quality['scann']['nDCG@10']:.4f} ({quality['ndcg_difference']:+.4f}), "
+                  f"int8 {quality['exact_int8']['nDCG@10']:.4f}", flush=True)
         results.append(result)
 
     from tfsearch.utils.atomic import atomic_write_text
@@ -376,12 +432,13 @@ def main(argv=None):
     for result in results:
         s = result["summary"]
         print(f"\n{result['name']}: at recall@10 >= {s['target_recall']}:")
-        for key in ("scann", "faiss_hnsw", "exact"):
+        for key in ("scann", "scann_tuned", "faiss_hnsw", "exact", "exact_int8"):
             p = s[key]
             if p:
                 print(f"  {key:<11} {p['qps_batched']:>10,.0f} qps batched, recall {p['recall']:.4f}, "
                       f"build {p['build_seconds']:.1f} s, {p['params']}")
-        for key in ("scann_vs_faiss_qps", "scann_vs_exact_qps", "scann_build_peak_over_raw"):
+        for key in ("scann_vs_faiss_qps", "scann_vs_exact_qps", "scann_tuned_vs_faiss_qps", "int8_vs_exact_qps",
+                    "scann_build_peak_over_raw", "scann_build_peak_with_input_over_raw"):
             if key in s:
                 print(f"  {key}: {s[key]:.2f}")
     print(f"\nWrote {args.output} and {pathlib.Path(args.output).with_suffix('.png')}")

@@ -108,16 +108,18 @@ def test_rerank_aspects_without_a_field_is_a_clear_error(tmp_path, capsys):
     assert "needs an aspect field" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("backend", ["brute_force", "scann"])
-def test_index_build_search_and_evaluate_through_the_index(backend, tiny_encoder, tmp_path):
+# The float32 brute_force index is exercised by `evaluate` without --index.
+@pytest.mark.parametrize("backend, quantization", [("brute_force", "int8"), ("scann", "none")])
+def test_index_build_search_and_evaluate_through_the_index(backend, quantization, tiny_encoder, tmp_path):
     from tfsearch.data import DEMO_DIR
 
     model = tiny_encoder.save_to_directory(tmp_path / "model")
     index = tmp_path / "index"
     proc = run_cli("index", "build", "--data", str(DEMO_DIR), "--model", str(model), "--backend", backend,
-                   "--output", str(index), "--no-progress")
+                   "--quantization", quantization, "--output", str(index), "--no-progress")
     assert proc.returncode == 0, proc.stderr
-    assert f"Wrote {backend} index of 288 documents" in proc.stdout
+    flavour = backend if quantization == "none" else f"{backend} ({quantization})"
+    assert f"Wrote {flavour} index of 288 documents" in proc.stdout
     meta = json.loads((index / "index.json").read_text())
     assert meta["metadata"]["model"] == str(model) and len(meta["metadata"]["encoder_fingerprint"]) == 16
     if backend == "scann":

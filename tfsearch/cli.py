@@ -139,11 +139,13 @@ def cmd_index_build(args):
         print(f"Tuning ScaNN for recall@{args.k} >= {args.target_recall} on {len(queries) or 'sampled'} queries ...",
               flush=True)
     index, report = build_index(embeddings, doc_ids, backend=args.backend, k=args.k, target_recall=args.target_recall,
-                                tuning_queries=tuning_queries)
+                                tuning_queries=tuning_queries,
+                                quantization=None if args.quantization == "none" else args.quantization)
     metadata = {"encoder_fingerprint": model_fingerprint(encoder), "model": args.model, "data": str(data.path),
                 "max_length": args.max_length, "tuning": report}
     index.save(args.output, metadata=metadata, overwrite=args.overwrite)
-    print(f"Wrote {args.backend} index of {index.num_documents} documents to {args.output}")
+    flavour = args.backend + (f" ({args.quantization})" if args.quantization != "none" else "")
+    print(f"Wrote {flavour} index of {index.num_documents} documents to {args.output}")
     if report:
         chosen, built = report["chosen"], report["built"][-1]
         print(f"ScaNN: {report['num_leaves']} leaves, searching {built['num_leaves_to_search']}, re-ordering "
@@ -290,6 +292,8 @@ def build_parser():
     b.add_argument("--output", required=True, help="index folder to create")
     b.add_argument("--backend", choices=["brute_force", "scann"], default="brute_force",
                    help="brute_force: exact, core TF ops (stock TF Serving); scann: approximate, needs ScaNN ops")
+    b.add_argument("--quantization", choices=["none", "int8"], default="none",
+                   help="brute_force: int8 scans int8 codes, then re-scores a shortlist exactly (default: none)")
     b.add_argument("--model", help="checkpoint folder or preset (default: all-MiniLM-L6-v2)")
     b.add_argument("--target-recall", type=_fraction, default=0.95,
                    help="ScaNN: recall@k against exact search to reach at the highest speed (default: 0.95)")

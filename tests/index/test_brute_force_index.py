@@ -7,10 +7,11 @@ from tests.helpers.layer_contract import (
     assert_saved_model_reloads_in_fresh_process,
     assert_xla_compiles,
 )
-from tfsearch.index.brute_force_index import BruteForceIndex
+from tfsearch.index.brute_force_index import BruteForceIndex, quantize_int8
 
 DOCS = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.8, 0.6]], np.float32)
 IDS = ["a", "b", "c", "d"]
+QUANTIZATIONS = pytest.mark.parametrize("quantization", [None, "int8"])
 
 
 def numpy_top_k(queries, docs, ids, k):
@@ -20,28 +21,32 @@ def numpy_top_k(queries, docs, ids, k):
     return np.take_along_axis(scores, order, 1), [[ids[i] for i in row] for row in order]
 
 
-def test_worked_example():
-    index = BruteForceIndex(k=2).index(DOCS, IDS)
+@QUANTIZATIONS
+def test_worked_example(quantization):
+    index = BruteForceIndex(k=2, quantization=quantization).index(DOCS, IDS)
     scores, ids = index(tf.constant([[1.0, 0.0]]))
     # Scores against a, b, c, d: 1.0, 0.0, 0.6, 0.8 -> a (1.0), d (0.8).
     np.testing.assert_allclose(scores.numpy(), [[1.0, 0.8]])
     assert ids.numpy().tolist() == [[b"a", b"d"]]
 
 
-def test_ties_keep_lower_position_first():
-    index = BruteForceIndex(k=3).index(np.array([[1, 0], [1, 0], [0, 1]], np.float32), ["x", "y", "z"])
+@QUANTIZATIONS
+def test_ties_keep_lower_position_first(quantization):
+    index = BruteForceIndex(k=3, quantization=quantization).index(np.array([[1, 0], [1, 0], [0, 1]], np.float32), ["x", "y", "z"])
     _, ids = index.search(np.array([[1, 0]], np.float32))
     assert ids == [["x", "y", "z"]]
 
 
 @pytest.mark.parametrize("k", [1, 3, 50])
 @pytest.mark.parametrize("num_docs", [1, 7, 300])
-def test_matches_numpy_reference(k, num_docs):
+@QUANTIZATIONS
+def test_matches_numpy_reference(k, num_docs, quantization):
     rng = np.random.default_rng(num_docs + k)
     docs = rng.normal(size=(num_docs, 8)).astype(np.float32)
     queries = rng.normal(size=(5, 8)).astype(np.float32)
     ids = [f"d{i}" for i in range(num_docs)]
-    scores, got = BruteForceIndex().index(docs, ids).search(queries, k=k)
+    # int8: a shortlist of 100 (of 300 documents) holds the exact top 50 of these queries.
+    scores, got = BruteForceIndex(quantization=quantization).index(docs, ids).search(queries, k=k)
     expected_scores, expected = numpy_top_k(queries, docs, ids, min(k, num_docs))
     np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-5)
     assert got == expected
@@ -60,36 +65,43 @@ def test_search_in_steps_equals_one_shot(monkeypatch):
     assert one_shot[1] == stepped[1]
 
 
-def test_xla_with_static_k():
-    index = BruteForceIndex(k=2).index(DOCS, IDS)
+@QUANTIZATIONS
+def test_xla_with_static_k(quantization):
+    index = BruteForceIndex(k=2, quantization=quantization).index(DOCS, IDS)
     scores = assert_xla_compiles(lambda q: index.top_k_positions(q, 3), tf.constant([[0.0, 1.0]]))[0]
     assert scores.shape == [1, 3]
 
 
-def test_tensor_k_is_clamped_to_corpus_size():
-    index = BruteForceIndex().index(DOCS, IDS)
+@QUANTIZATIONS
+def test_tensor_k_is_clamped_to_corpus_size(quantization):
+    index = BruteForceIndex(quantization=quantization).index(DOCS, IDS)
     scores, ids = tf.function(lambda q, k: index(q, k))(tf.constant([[0.0, 1.0]]), tf.constant(10))
     assert scores.shape == [1, 4] and ids.numpy()[0, 0] == b"b"
 
 
 def test_config_round_trip():
     assert_config_round_trip(BruteForceIndex(k=7, name="exact"))
+    assert_config_round_trip(BruteForceIndex(k=7, quantization="int8", num_reordering_candidates=20))
 
 
-def test_save_and_load(tmp_path):
-    index = BruteForceIndex(k=3).index(DOCS, IDS)
+@QUANTIZATIONS
+def test_save_and_load(tmp_path, quantization):
+    index = BruteForceIndex(k=3, quantization=quantization).index(DOCS, IDS)
     index.save(tmp_path / "idx", metadata={"encoder": "tiny"})
     restored, metadata = BruteForceIndex.load(tmp_path / "idx")
     assert metadata == {"encoder": "tiny"} and restored.k == 3 and restored.identifiers == IDS
+    assert restored.quantization == quantization
     np.testing.assert_allclose(restored.search(DOCS)[0], index.search(DOCS)[0])
+    assert restored.search(DOCS)[1] == index.search(DOCS)[1]
     with pytest.raises(FileExistsError):
         index.save(tmp_path / "idx")
     # No temporary folders are left behind.
     assert [p.name for p in tmp_path.iterdir()] == ["idx"]
 
 
-def test_saved_model_signature_in_fresh_process(tmp_path):
-    index = BruteForceIndex(k=2).index(DOCS, IDS)
+@QUANTIZATIONS
+def test_saved_model_signature_in_fresh_process(tmp_path, quantization):
+    index = BruteForceIndex(k=2, quantization=quantization).index(DOCS, IDS)
     module = tf.Module()
     module.index = index
 
@@ -128,3 +140,42 @@ def test_bad_queries_and_empty_index():
         BruteForceIndex().index(DOCS, IDS).search(np.zeros([3, 5]))
     with pytest.raises(ValueError, match="positive"):
         BruteForceIndex(k=0)
+    with pytest.raises(ValueError, match="quantization"):
+        BruteForceIndex(quantization="int4")
+    with pytest.raises(ValueError, match="num_reordering_candidates"):
+        BruteForceIndex(quantization="int8", num_reordering_candidates=0)
+
+
+def test_int8_codes_worked_example():
+    codes, scale = quantize_int8(np.array([[0.0, 1.0], [1.0, -1.0]]))
+    # Dimension 0 spans [0, 1]: offset 0.5, scale 1/254; 0 -> -127, 1 -> 127.
+    # Dimension 1 spans [-1, 1]: offset 0, scale 2/254; 1 -> 127, -1 -> -127.
+    assert codes.dtype == np.int8 and codes.tolist() == [[-127, 127], [127, -127]]
+    np.testing.assert_allclose(scale, [1 / 254, 2 / 254], rtol=1e-6)
+
+
+def test_int8_codes_reconstruct_within_half_a_step():
+    x = np.random.default_rng(0).normal(size=(1000, 16)).astype(np.float32)
+    codes, scale = quantize_int8(x)
+    offset = (x.max(0) + x.min(0)) / 2
+    assert np.abs(codes.astype(np.int32)).max() <= 127
+    assert np.all(np.abs(offset + scale * codes - x) <= scale / 2 + 1e-6)
+
+
+def test_int8_recall_and_exact_scores():
+    rng = np.random.default_rng(1)
+    docs = rng.normal(size=(20_000, 64)).astype(np.float32)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    queries = docs[:100] + 0.3 * rng.normal(size=(100, 64)).astype(np.float32)
+    ids = [str(i) for i in range(len(docs))]
+    exact_scores, exact = BruteForceIndex(k=10).index(docs, ids).search(queries)
+    scores, found = BruteForceIndex(k=10, quantization="int8").index(docs, ids).search(queries)
+    recall = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact)])
+    assert recall >= 0.99
+    # Whatever is found is scored exactly (float32 re-scoring, not the codes).
+    rows = np.array([[int(i) for i in row] for row in found])
+    np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", queries, docs[rows]), rtol=1e-5, atol=1e-6)
+    # A shortlist of exactly k still returns k documents, best first.
+    small = BruteForceIndex(k=10, quantization="int8", num_reordering_candidates=10).index(docs, ids)
+    small_scores, small_found = small.search(queries)
+    assert all(len(row) == 10 for row in small_found) and np.all(np.diff(small_scores, axis=1) <= 0)

@@ -23,6 +23,20 @@ def test_brute_force_backend(corpus, tmp_path):
     assert loaded.search(queries, 5)[1] == index.search(queries, 5)[1]
 
 
+def test_int8_brute_force_backend(corpus, tmp_path):
+    embeddings, ids, queries = corpus
+    exact, _ = build_index(embeddings, ids, backend="brute_force", k=10)
+    index, _ = build_index(embeddings, ids, backend="brute_force", k=10, quantization="int8")
+    assert index.quantization == "int8"
+    index.save(tmp_path / "int8")
+    loaded, _ = load_index(tmp_path / "int8")
+    assert loaded.quantization == "int8" and loaded.search(queries)[1] == index.search(queries)[1]
+    # 2,000 documents, shortlist of 100: the exact top 10 is always in it here.
+    assert index.search(queries)[1] == exact.search(queries)[1]
+    with pytest.raises(ValueError, match="applies to the brute_force backend"):
+        build_index(embeddings, ids, backend="scann", quantization="int8")
+
+
 def test_scann_backend_is_tuned_and_checked(corpus, tmp_path):
     embeddings, ids, queries = corpus
     index, report = build_index(embeddings, ids, backend="scann", k=10, target_recall=0.9, tuning_queries=queries)

@@ -165,3 +165,20 @@ def test_per_call_overrides_trade_speed_for_recall(corpus):
     wide = recall_at_k(positions(index.search(queries, leaves_to_search=50, num_reordering_candidates=200)[1]),
                        exact)
     assert wide > narrow and wide >= 0.99
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.uint8])
+def test_searcher_assets_are_read_whole_into_aligned_memory(dtype, tmp_path):
+    from tfsearch.index.scann_index import _read_npy_tensor
+
+    # Over 1 MiB: read into 64-byte-aligned memory that the tensor shares.
+    array = np.arange(700 * 512, dtype=np.int64).reshape(700, 512).astype(dtype)
+    np.save(tmp_path / "a.npy", array)
+    np.testing.assert_array_equal(_read_npy_tensor(tmp_path / "a.npy").numpy(), array)
+    np.save(tmp_path / "small.npy", array[:3])
+    np.testing.assert_array_equal(_read_npy_tensor(tmp_path / "small.npy").numpy(), array[:3])
+    for name in ("a.npy", "small.npy"):
+        with open(tmp_path / name, "r+b") as f:
+            f.truncate((tmp_path / name).stat().st_size - 1)
+        with pytest.raises(ValueError, match="truncated"):
+            _read_npy_tensor(tmp_path / name)

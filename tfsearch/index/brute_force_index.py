@@ -1,4 +1,4 @@
-"""Exact top-k retrieval with core TensorFlow ops only."""
+"""Exact top-k retrieval with core TensorFlow ops only, in float32 or int8 with exact re-scoring."""
 
 import pathlib
 
@@ -9,6 +9,7 @@ from tfsearch.index.index_files import read_identifiers, read_index_meta, write_
 from tfsearch.utils.atomic import atomic_directory
 
 INDEX_FORMAT = "tfsearch.brute_force.v1"
+QUANTIZATIONS = (None, "int8")
 # Upper bound on the scores matrix computed at once by `search`, in floats.
 _MAX_SCORES_PER_STEP = 1 << 26
 
@@ -23,8 +24,19 @@ class BruteForceIndex(tf.keras.layers.Layer):
     SavedModel served by stock TensorFlow Serving. With L2-normalised
     embeddings the score is the cosine similarity.
 
+    With `quantization="int8"` the documents are also stored as int8 codes
+    (per dimension: `x ~ offset + scale * code`, codes in [-127, 127]); every
+    query scans the codes (a quarter of the bytes of float32, multiplied in
+    bfloat16, which represents the codes exactly) for a shortlist of
+    `num_reordering_candidates`, then re-scores the shortlist exactly with the
+    float32 rows. Results are exact whenever the true top `k` is in the
+    shortlist, and the returned scores are always the exact float32 ones.
+
     Args:
         k: int. Default number of results. Defaults to `10`.
+        quantization: None (float32 scan) or `"int8"`.
+        num_reordering_candidates: int or None. int8 only: shortlist size,
+            at least `k`; None is `max(100, 10 * k)`.
         **kwargs: standard `tf.keras.layers.Layer` arguments.
 
     Call arguments:
@@ -47,18 +59,26 @@ class BruteForceIndex(tf.keras.layers.Layer):
     ```
     """
 
-    def __init__(self, k=10, **kwargs):
+    def __init__(self, k=10, quantization=None, num_reordering_candidates=None, **kwargs):
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
         if int(k) <= 0:
             raise ValueError(f"`k` must be positive, got {k}.")
+        if quantization not in QUANTIZATIONS:
+            raise ValueError(f"`quantization` must be one of {QUANTIZATIONS}, got {quantization!r}.")
+        if num_reordering_candidates is not None and int(num_reordering_candidates) <= 0:
+            raise ValueError(f"`num_reordering_candidates` must be positive, got {num_reordering_candidates}.")
 
         # === Config ===
         self.k = int(k)
+        self.quantization = quantization
+        self.num_reordering_candidates = None if num_reordering_candidates is None else int(num_reordering_candidates)
 
         # === State ===
         self._embeddings = None
         self._identifiers = None
+        self._codes = None
+        self._code_scale = None
 
     @property
     def num_documents(self):
@@ -101,6 +121,10 @@ class BruteForceIndex(tf.keras.layers.Layer):
             raise ValueError("`embeddings` contain NaN or infinite values.")
         self._embeddings = tf.Variable(embeddings, trainable=False, name="embeddings")
         self._identifiers = tf.Variable(tf.constant(identifiers, tf.string), trainable=False, name="identifiers")
+        if self.quantization == "int8":
+            codes, scale = quantize_int8(embeddings)
+            self._codes = tf.Variable(codes, trainable=False, name="codes")
+            self._code_scale = tf.Variable(scale, trainable=False, name="code_scale")
         return self
 
     def top_k_positions(self, queries, k=None):
@@ -118,8 +142,28 @@ class BruteForceIndex(tf.keras.layers.Layer):
             k = min(k, self.num_documents)
         else:
             k = tf.minimum(tf.cast(k, tf.int32), tf.shape(self._embeddings)[0])
-        scores = tf.linalg.matmul(queries, self._embeddings, transpose_b=True)
-        return tf.math.top_k(scores, k=k, sorted=True)
+        if self.quantization is None:
+            scores = tf.linalg.matmul(queries, self._embeddings, transpose_b=True)
+            return tf.math.top_k(scores, k=k, sorted=True)
+        return self._int8_top_k(queries, k)
+
+    def _int8_top_k(self, queries, k):
+        shortlist_size = self.num_reordering_candidates or max(100, 10 * self.k)
+        if isinstance(k, int):
+            shortlist_size = min(max(shortlist_size, k), self.num_documents)
+        else:
+            shortlist_size = tf.minimum(tf.maximum(shortlist_size, k), tf.shape(self._embeddings)[0])
+        # q . x ~ q . offset + (q * scale) . code; the first term is the same
+        # for every document of a query, so the codes alone rank them.
+        approximate = tf.linalg.matmul(tf.cast(queries * self._code_scale, tf.bfloat16),
+                                       tf.cast(self._codes, tf.bfloat16), transpose_b=True)
+        _, shortlist = tf.math.top_k(approximate, k=shortlist_size, sorted=False)
+        # Ascending positions, so that exact ties keep the lower position first.
+        shortlist = tf.sort(shortlist, axis=1)
+        rows = tf.gather(self._embeddings, shortlist)  # [num_queries, shortlist, dim]
+        exact = tf.einsum("qd,qsd->qs", queries, rows)
+        scores, order = tf.math.top_k(exact, k=k, sorted=True)
+        return scores, tf.gather(shortlist, order, batch_dims=1)
 
     def call(self, queries, k=None):
         top_scores, top_positions = self.top_k_positions(queries, k)
@@ -166,6 +210,7 @@ class BruteForceIndex(tf.keras.layers.Layer):
             np.save(tmp / "embeddings.npy", self._embeddings.numpy())
             meta = {
                 "format": INDEX_FORMAT,
+                "backend": "brute_force",
                 "config": self.get_config(),
                 "num_documents": self.num_documents,
                 "embedding_dim": self.embedding_dim,
@@ -186,5 +231,38 @@ class BruteForceIndex(tf.keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"k": self.k})
+        config.update({
+            "k": self.k,
+            "quantization": self.quantization,
+            "num_reordering_candidates": self.num_reordering_candidates,
+        })
         return config
+
+
+def quantize_int8(embeddings):
+    """Per-dimension int8 codes of a float matrix: `x ~ offset + scale * code`.
+
+    Args:
+        embeddings: float array `[num_documents, dim]`.
+
+    Returns:
+        `(codes, scale)`: int8 `[num_documents, dim]` in [-127, 127] and float32
+        `[dim]` (the offset, the middle of each dimension's range, is not
+        needed to rank documents).
+
+    Example:
+    ```python
+    codes, scale = quantize_int8(np.array([[0.0, 1.0], [1.0, -1.0]]))
+    # codes == [[-127, 127], [127, -127]], scale == [1/254, 2/254]
+    ```
+    """
+    embeddings = np.asarray(embeddings, np.float32)
+    low, high = embeddings.min(axis=0), embeddings.max(axis=0)
+    scale = (high - low) / 254.0
+    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    offset = (high + low) / 2.0
+    codes = np.empty(embeddings.shape, np.int8)
+    for start in range(0, len(embeddings), 65536):  # bounded temporaries
+        block = (embeddings[start : start + 65536] - offset) / scale
+        codes[start : start + 65536] = np.clip(np.rint(block), -127, 127)
+    return codes, scale

@@ -21,8 +21,11 @@ class EncoderMismatchError(ValueError):
 
 
 def build_index(embeddings, identifiers, backend="brute_force", k=10, target_recall=0.95, tuning_queries=None,
-                progress=False):
+                progress=False, quantization=None):
     """Builds an index of `backend` over `[num_documents, dim]` embeddings.
+
+    `quantization="int8"` selects `brute_force`'s int8 scan with exact
+    re-scoring (ScaNN quantises by itself, with asymmetric hashing).
 
     For `scann`, parameters are tuned on `tuning_queries` (`[num_queries, dim]`)
     to reach `target_recall` recall@k against exact search at the highest
@@ -35,9 +38,11 @@ def build_index(embeddings, identifiers, backend="brute_force", k=10, target_rec
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if quantization is not None and backend != "brute_force":
+        raise ValueError(f"quantization={quantization!r} applies to the brute_force backend, not {backend!r}.")
     embeddings = np.ascontiguousarray(embeddings, np.float32)
     if backend == "brute_force":
-        return BruteForceIndex(k=k).index(embeddings, identifiers), None
+        return BruteForceIndex(k=k, quantization=quantization).index(embeddings, identifiers), None
 
     from tfsearch.index.scann_tuning import exact_neighbours, recall_at_k, tune_scann
 
@@ -52,7 +57,9 @@ def build_index(embeddings, identifiers, backend="brute_force", k=10, target_rec
     # The layer trains its own tree (k-means is randomised): measure what was
     # built, and search wider while it falls short of the target.
     report["built"] = []
+    index = None
     for attempt in range(_MAX_REBUILDS + 1):
+        del index  # the previous attempt's searcher, before building the next (memory)
         index = ScannIndex(k=k, params=params).index(embeddings, identifiers)
         _, found = index.search(tuning_queries, k)
         recall = recall_at_k([[row_of[d] for d in ids] for ids in found], exact)

@@ -2,6 +2,7 @@
 
 import dataclasses
 import pathlib
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -45,6 +46,17 @@ def _scann_layer_class():
     from scann.scann_ops.py import scann_ops
 
     class ScannLayer(tfrs.layers.factorized_top_k.ScaNN):
+        def index_from_state(self, state, identifiers):
+            """Indexes a searcher already built and serialised (a `scann_ops.ScannState`).
+
+            tfrs' `index` builds the searcher from a tensor of the candidates;
+            here it is handed over instead (see `_build_scann_state`), and the
+            rest of `index` (identifiers, caches) runs unchanged. The candidates
+            tensor is then only read for its shape.
+            """
+            self._build_searcher = lambda candidates: _Prebuilt(state)
+            return self.index(tf.zeros([len(identifiers), 0]), identifiers)
+
         def call(self, queries, k=None, leaves_to_search=None, num_reordering_candidates=None):
             k = self._k if k is None else k
             searcher = scann_ops.searcher_from_module(self._serialized_searcher)
@@ -61,6 +73,81 @@ def _scann_layer_class():
 
     _LAYER_CLASS.append(ScannLayer)
     return ScannLayer
+
+
+class _Prebuilt:
+    def __init__(self, state):
+        self.state = state
+
+    def serialize_to_module(self):
+        return self.state
+
+
+# Files of a searcher serialised by ScaNN's pybind API, in the order of the
+# tensors of `scann_ops.ScannState` (None: assets this configuration has not).
+_STATE_FILES = ("scann_config.pb", "serialized_partitioner.pb", "datapoint_to_token.npy", "ah_codebook.pb",
+                "hashed_dataset.npy", None, None, None, "dataset.npy")
+_ABSENT = (tf.string, tf.string, tf.int32, tf.string, tf.uint8, tf.int8, tf.float32, tf.float32, tf.float32)
+
+
+def _read_npy_tensor(path):
+    """A tensor of a .npy file, read once into 64-byte-aligned memory that the tensor then shares."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran_order, dtype = read_header(f)
+        if fortran_order:
+            raise ValueError(f"{path}: Fortran-ordered array")
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        if nbytes < (1 << 20):
+            data = f.read(nbytes)
+            if len(data) != nbytes:
+                raise ValueError(f"{path} is truncated")
+            return tf.constant(np.frombuffer(data, dtype).reshape(shape))
+        # TensorFlow shares (does not copy) the memory of a 64-byte-aligned array
+        # passed through DLPack; tf.constant would hold two extra copies.
+        raw = np.empty(nbytes + 64, np.uint8)
+        offset = -raw.ctypes.data % 64
+        array = raw[offset : offset + nbytes].view(dtype).reshape(shape)
+        if f.readinto(memoryview(array.reshape(-1).view(np.uint8))) != nbytes:
+            raise ValueError(f"{path} is truncated")
+    return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+
+
+def _build_scann_state(embeddings, params, k):
+    """Builds a ScaNN searcher and returns it as a `scann_ops.ScannState` (variables for a SavedModel).
+
+    Built with ScaNN's pybind API from the numpy matrix (no TensorFlow copy of
+    the input), serialised to a temporary folder, freed, and read back into
+    variables: peak memory stays near twice the embeddings, where tfrs' own
+    `index` (TF op, `scann_to_tensors`, variables, and a searcher resource
+    that is never freed) went over three times.
+    """
+    import scann
+    from scann.scann_ops.py import scann_ops
+
+    builder = (scann.scann_ops_pybind.builder(embeddings, k, "dot_product")
+               .tree(num_leaves=params.num_leaves, num_leaves_to_search=params.num_leaves_to_search,
+                     training_iterations=params.training_iterations)
+               .score_ah(params.dimensions_per_block))
+    if params.num_reordering_candidates is not None:
+        builder = builder.reorder(params.num_reordering_candidates)
+    searcher = builder.build()
+    with tempfile.TemporaryDirectory(prefix="tfsearch-scann-") as folder:
+        searcher.serialize(folder)
+        del searcher
+        tensors = []
+        for name, dtype in zip(_STATE_FILES, _ABSENT):
+            path = pathlib.Path(folder) / name if name else None
+            if path is None or not path.exists():
+                tensors.append(tf.zeros([], dtype))
+            elif name.endswith(".npy"):
+                tensors.append(_read_npy_tensor(path))
+            else:
+                tensors.append(tf.constant([path.read_bytes()]))
+    state = scann_ops.ScannState(tensors)
+    del tensors
+    return state
 
 
 class ScannIndex:
@@ -122,7 +209,8 @@ class ScannIndex:
             dimensions_per_block=params.dimensions_per_block,
             num_reordering_candidates=params.num_reordering_candidates,
         )
-        self.layer.index(tf.constant(embeddings), tf.constant(identifiers))
+        state = _build_scann_state(embeddings, params, self.k)
+        self.layer.index_from_state(state, tf.constant(identifiers))
         self._identifiers = identifiers
         self.num_documents, self.embedding_dim = embeddings.shape
         return self
