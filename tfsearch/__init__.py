@@ -19,13 +19,15 @@ _LAZY = {
     "WordPieceTokenizer": "tfsearch.text.wordpiece_tokenizer",
     "BruteForceIndex": "tfsearch.index.brute_force_index",
     "DiversityReranker": "tfsearch.layers.diversity_reranker",
+    "TwoTower": "tfsearch.models.two_tower",
+    "TrainConfig": "tfsearch.training.train_config",
     "BeirDataset": "tfsearch.data.beir",
     "BeirFormatError": "tfsearch.data.beir",
     "evaluate_run": "tfsearch.eval.metrics",
 }
 
 
-_SUBPACKAGES = ("data", "eval", "index", "layers", "models", "text", "utils")
+_SUBPACKAGES = ("data", "eval", "index", "layers", "models", "text", "training", "utils")
 
 
 def __getattr__(name):

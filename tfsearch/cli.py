@@ -156,6 +156,80 @@ def cmd_index_build(args):
     return 0
 
 
+# Flag types of TrainConfig settings whose default (None) does not tell.
+_TRAIN_FLAG_TYPES = {"model": str, "max_length": int, "projection_dim": int, "validation_corpus_size": int,
+                     "num_hard_negatives": int, "tpu": str, "mixed_precision": str}
+_TRAIN_FLAG_HELP = {
+    "config": "JSON file of settings (flags override it)",
+    "data": "BEIR folder", "output": "model folder to write (resumed when it holds a run)",
+    "split": "qrels split to train on", "model": "starting checkpoint or preset (all-MiniLM-L6-v2)",
+    "max_length": "tokens per text (the checkpoint's: 256)", "shared_towers": "one encoder for queries and documents",
+    "projection_dim": "add a projection head of this size", "validation_fraction": "training queries held out",
+    "temperature": "softmax temperature", "remove_accidental_hits": "do not count a positive's duplicate as negative",
+    "num_hard_negatives": "tfrs mining: keep the N hardest negatives of each query",
+    "mining_skip_top": "unjudged documents skipped at the top (likely false negatives)",
+    "mining_depth": "ranks searched when mining", "tpu": "TPU name or address (--strategy tpu)",
+    "warmup_fraction": "share of steps warming up", "weight_decay": "AdamW weight decay",
+    "early_stopping_patience": "epochs without a better validation nDCG@10", "seed": "random seed",
+    "epochs": "passes over the training pairs", "batch_size": "global batch (split across replicas)",
+    "learning_rate": "peak learning rate (AdamW, linear warm-up and decay)",
+    "mined_negatives": "hard negatives mined per query with the starting model (0: none)",
+    "strategy": "default | one_device | mirrored | multi_worker (TF_CONFIG) | tpu",
+    "mixed_precision": "mixed_bfloat16 | mixed_float16", "jit_compile": "XLA-compile the training step",
+    "checkpoint_every": "steps between fault-tolerance backups",
+    "validation_corpus_size": "documents searched at validation (default: the whole corpus)",
+}
+
+
+def _add_train_flags(parser):
+    import dataclasses
+
+    from tfsearch.training.train_config import TrainConfig
+
+    parser.add_argument("--config", help=_TRAIN_FLAG_HELP["config"])
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        required = field.default is dataclasses.MISSING
+        help_text = _TRAIN_FLAG_HELP.get(field.name, field.name.replace("_", " "))
+        if isinstance(field.default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                help=f"{help_text} (default: {field.default})")
+        else:
+            kind = _TRAIN_FLAG_TYPES.get(field.name) or type(field.default) if not required else str
+            shown = "" if required or field.default is None else f" (default: {field.default})"
+            parser.add_argument(flag, type=kind, default=None, help=help_text + shown)
+
+
+def cmd_train(args):
+    import dataclasses
+    import json
+    import shutil
+
+    from tfsearch.training.train_config import TrainConfig
+    from tfsearch.training.trainer import train
+
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    if args.config:
+        config = TrainConfig.from_file(args.config, **values)
+    else:
+        missing = [f"--{name}" for name in ("data", "output") if values[name] is None]
+        if missing:
+            raise ValueError(f"{' and '.join(missing)} required (or give them in --config).")
+        config = TrainConfig.from_dict({k: v for k, v in values.items() if v is not None})
+    if args.overwrite and pathlib.Path(config.output).exists():
+        shutil.rmtree(config.output)
+    report = train(config, progress=not args.no_progress)
+    if report.get("already_complete"):
+        print(f"{config.output} already holds a completed run with these settings (pass --overwrite to retrain).")
+    best = report.get("best_validation")
+    print(f"Trained {report['steps']} steps ({report['epochs_completed']} epochs, {report['training_pairs']} pairs, "
+          f"{report['examples_per_second']:.1f} examples/s)"
+          + (f"; best validation nDCG@10 {best:.4f}" if best is not None else ""))
+    print(f"Wrote the model to {config.output} (tfsearch evaluate --model {config.output})")
+    print(json.dumps({k: report[k] for k in ("steps", "best_validation", "weights_fingerprint")}))
+    return 0
+
+
 def cmd_search(args):
     from tfsearch.data.beir import BeirDataset
     from tfsearch.index.index_building import load_index
@@ -304,6 +378,16 @@ def build_parser():
     b.add_argument("--overwrite", action="store_true", help="replace an existing index folder")
     b.add_argument("--no-progress", action="store_true", help="hide progress bars")
     b.set_defaults(func=cmd_index_build)
+
+    p = sub.add_parser("train", help="Fine-tune the two towers on a BEIR split (tf.distribute, resumable).",
+                       description="Fine-tune the query and document towers with in-batch softmax (global "
+                                   "negatives across replicas), optional mined hard negatives, validation nDCG@10 "
+                                   "for early stopping and best-model selection, and fault-tolerant backups. "
+                                   "Running again on the same output resumes.")
+    _add_train_flags(p)
+    p.add_argument("--overwrite", action="store_true", help="delete the output folder first and train afresh")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("search", help="Search an index folder with text queries.",
                        description="Embed queries with the index's encoder and print the top k.")

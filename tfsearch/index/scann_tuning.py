@@ -78,9 +78,14 @@ class TuningReport:
         return dataclasses.asdict(self)
 
 
-def exact_neighbours(embeddings, queries, k, batch_size=1024):
-    """Positions of the exact top `k` by inner product, `[num_queries, k]` (numpy)."""
+def exact_neighbours(embeddings, queries, k, batch_size=None):
+    """Positions of the exact top `k` by inner product, `[num_queries, k]` (numpy).
+
+    Queries are scored in batches of at most 2^26 scores (256 MB) unless
+    `batch_size` says otherwise.
+    """
     embeddings = np.asarray(embeddings, np.float32)
+    batch_size = batch_size or max(1, (1 << 26) // max(1, len(embeddings)))
     result = []
     for start in range(0, len(queries), batch_size):
         scores = np.asarray(queries[start : start + batch_size], np.float32) @ embeddings.T

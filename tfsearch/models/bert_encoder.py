@@ -125,14 +125,29 @@ class BertEncoder(tf.keras.Model):
         vocabulary moved to `vocab.txt`) and a TensorFlow checkpoint under
         `weights/`. `BertEncoder.from_pretrained(path)` reads it back.
         """
+        with atomic_directory(path, overwrite=overwrite) as tmp:
+            self.write_files(tmp)
+        return pathlib.Path(path)
+
+    def write_files(self, folder):
+        """Writes the files of `save_to_directory` into an existing folder (not atomic by itself)."""
         self._ensure_built()
+        folder = pathlib.Path(folder)
         config = self.get_config()
         config["tokenizer"]["config"]["vocabulary"] = "vocab.txt"
-        with atomic_directory(path, overwrite=overwrite) as tmp:
-            (tmp / ENCODER_CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
-            (tmp / "vocab.txt").write_text("\n".join(self.tokenizer.vocabulary) + "\n", encoding="utf-8")
-            tf.train.Checkpoint(encoder=self).write(str(tmp / "weights" / "ckpt"))
-        return pathlib.Path(path)
+        (folder / ENCODER_CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
+        (folder / "vocab.txt").write_text("\n".join(self.tokenizer.vocabulary) + "\n", encoding="utf-8")
+        tf.train.Checkpoint(encoder=self).write(str(folder / "weights" / "ckpt"))
+
+    def get_build_config(self):
+        # The input is a batch of strings of any size: no shape to record.
+        return {"built": bool(self.built)}
+
+    def build_from_config(self, config):
+        # Keras' default builds from an input shape with a float placeholder;
+        # the encoder's input is strings.
+        if config.get("built"):
+            self._ensure_built()
 
     def _ensure_built(self):
         if not self.built:

@@ -1,0 +1,161 @@
+"""Fine-tunes all-MiniLM-L6-v2 on SciFact train and evaluates on SciFact test, on this machine's CPUs.
+
+Runs `tfsearch.training.train` with the committed configuration
+(`bench/configs/train_scifact.json`: in-batch softmax with one mined hard
+negative per query, validation nDCG@10 on held-out training queries for
+best-model selection), then `evaluate_retrieval` on the test split. With
+`sentence-transformers` installed (`make bench`), it also times one epoch of
+its `MultipleNegativesRankingLoss` on the same pairs (with the same hard
+negatives), batch size, sequence length and thread count, in a separate
+process, and reports tfsearch's training examples per second over it.
+
+Writes `bench/results/train_scifact.json` (atomically).
+
+Usage:
+    python bench/train_scifact.py [--config bench/configs/train_scifact.json] [--threads 2] [--zero-shot]
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent
+
+ST_SCRIPT = r"""
+import json, sys, time
+import torch
+args = json.loads(sys.argv[1])
+torch.set_num_threads(args["threads"])
+torch.manual_seed(0)
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.losses import MultipleNegativesRankingLoss
+pairs = json.load(open(args["pairs"]))
+model = SentenceTransformer(args["model"], device="cpu")
+model.max_seq_length = args["max_length"]
+loss = MultipleNegativesRankingLoss(model, scale=1.0 / args["temperature"])
+optimizer = torch.optim.AdamW(model.parameters(), lr=args["learning_rate"])
+model.train()
+b = args["batch_size"]
+steps = len(pairs["queries"]) // b
+columns = ["queries", "documents"] + (["negatives"] if pairs.get("negatives") else [])
+start = time.perf_counter()
+for step in range(steps):
+    features = []
+    for column in columns:
+        texts = pairs[column][step * b:(step + 1) * b]
+        if column == "negatives":
+            texts = [t for row in texts for t in row]
+        features.append({k: v for k, v in model.tokenize(texts).items()})
+    value = loss(features, None)
+    value.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "steps": steps, "examples": steps * b, "torch": torch.__version__}))
+"""
+
+
+def time_sentence_transformers(pairs, config, threads, max_length, workdir):
+    try:
+        import sentence_transformers
+    except ImportError:
+        return {"skipped": "sentence-transformers is not installed (run `make bench`)"}
+    from tfsearch.models.presets import preset_dir
+
+    payload = {"queries": pairs.queries, "documents": pairs.documents}
+    if pairs.hard_negatives is not None:
+        payload["negatives"] = pairs.hard_negatives
+    (workdir / "pairs.json").write_text(json.dumps(payload))
+    args = {"threads": threads, "model": str(preset_dir()), "pairs": str(workdir / "pairs.json"),
+            "batch_size": config.batch_size, "max_length": max_length, "temperature": config.temperature,
+            "learning_rate": config.learning_rate}
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=str(threads))
+    proc = subprocess.run([sys.executable, "-c", ST_SCRIPT, json.dumps(args)], stdout=subprocess.PIPE, env=env,
+                          text=True)
+    if proc.returncode != 0:
+        return {"skipped": f"sentence-transformers failed with exit code {proc.returncode}"}
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["examples_per_second"] = result["examples"] / result["seconds"]
+    result["version"] = sentence_transformers.__version__
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(HERE / "configs" / "train_scifact.json"))
+    parser.add_argument("--data", help="BEIR folder (default: the config's, relative to the repository)")
+    parser.add_argument("--output", help="model folder (default: the config's)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--zero-shot", action="store_true", help="also evaluate the starting model on test")
+    parser.add_argument("--skip-st", action="store_true", help="do not time sentence-transformers")
+    parser.add_argument("--results", default=str(HERE / "results" / "train_scifact.json"))
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.path.insert(0, str(REPO))
+    import tfsearch  # noqa: F401
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    from tfsearch.data.beir import BeirDataset
+    from tfsearch.eval.retrieval_evaluation import evaluate_retrieval
+    from tfsearch.models.bert_encoder import BertEncoder
+    from tfsearch.training.train_config import TrainConfig
+    from tfsearch.training.trainer import train
+    from tfsearch.training.training_data import read_hard_negatives, split_queries, training_pairs
+    from tfsearch.utils.atomic import atomic_write_text
+
+    values = json.loads(pathlib.Path(args.config).read_text())
+    values["data"] = args.data or str((REPO / values["data"]).resolve())
+    values["output"] = args.output or str(REPO / values["output"])
+    config = TrainConfig.from_dict(values)
+    results = {"config": config.to_dict(), "threads": args.threads}
+    data = BeirDataset(config.data)
+
+    if args.zero_shot:
+        start = time.perf_counter()
+        zero = evaluate_retrieval(BertEncoder.from_pretrained(config.model), data, "test", progress=True)
+        results["zero_shot"] = {**zero.metrics, "seconds": time.perf_counter() - start}
+        print(f"zero-shot nDCG@10 {zero.metrics['nDCG@10']:.4f}", flush=True)
+
+    start = time.perf_counter()
+    report = train(config, progress=True)
+    results["training"] = {k: v for k, v in report.items() if k != "history"}
+    results["training"]["history"] = report["history"]
+    train_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    encoder = BertEncoder.from_pretrained(config.output, dtype=config.mixed_precision)
+    evaluation = evaluate_retrieval(encoder, data, "test", progress=True)
+    results["test"] = evaluation.metrics
+    results["seconds"] = {"training_and_validation": train_seconds, "test_evaluation": time.perf_counter() - start}
+    results["seconds"]["total"] = sum(results["seconds"].values())
+    print(f"SciFact test nDCG@10 {evaluation.metrics['nDCG@10']:.4f} after {results['seconds']['total'] / 60:.1f} "
+          f"minutes; {report['examples_per_second']:.1f} training examples/s", flush=True)
+
+    if not args.skip_st:
+        train_qrels, _ = split_queries(data.qrels(config.split), config.validation_fraction, config.seed)
+        mined = read_hard_negatives(pathlib.Path(config.output) / "hard_negatives.jsonl") if config.mined_negatives else None
+        pairs = training_pairs(train_qrels, data.queries(), data.corpus(), mined, config.mined_negatives)
+        with tempfile.TemporaryDirectory() as tmp:
+            st = time_sentence_transformers(pairs, config, args.threads, encoder.sequence_length, pathlib.Path(tmp))
+        results["sentence_transformers"] = st
+        if "examples_per_second" in st:
+            results["speed_ratio_vs_sentence_transformers"] = report["examples_per_second"] / st["examples_per_second"]
+            print(f"sentence-transformers MNRL: {st['examples_per_second']:.1f} examples/s; tfsearch / ST = "
+                  f"{results['speed_ratio_vs_sentence_transformers']:.2f}", flush=True)
+
+    atomic_write_text(args.results, json.dumps(results, indent=2) + "\n")
+    print(f"Wrote {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
