@@ -28,6 +28,15 @@ def _load_encoder(model, sequence_length=None, bf16=False):
                                        dtype="mixed_bfloat16" if bf16 else None)
 
 
+def _load_document_encoder(model, sequence_length=None, bf16=False):
+    """The separate document tower of a `tfsearch train` output folder, or None (shared towers)."""
+    from tfsearch.models.two_tower import DOCUMENT_ENCODER_DIR
+
+    if model is None or not (pathlib.Path(model) / DOCUMENT_ENCODER_DIR).is_dir():
+        return None
+    return _load_encoder(str(pathlib.Path(model) / DOCUMENT_ENCODER_DIR), sequence_length, bf16)
+
+
 def _positive_int(text):
     try:
         value = int(text)
@@ -108,7 +117,7 @@ def cmd_evaluate(args):
     result = evaluate_retrieval(
         encoder, data, split=args.split, output_dir=args.output, top_k=args.top_k, measures=args.measures,
         batch_size=args.batch_size, progress=not args.no_progress, qrels=qrels, aspect_field=args.aspect_field,
-        index=index,
+        index=index, document_encoder=_load_document_encoder(args.model, args.max_length, args.bf16),
     )
     print(result.format_table())
     if args.output:

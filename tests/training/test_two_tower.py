@@ -137,3 +137,41 @@ def test_global_negatives_across_two_replicas_equal_one_device():
     (fit,) = [r for r in rows if r.get("fit")]
     assert fit["replicas"] == 2 and fit["steps"] == 4 and fit["moved"] > 1e-4
     assert fit["max_replica_difference"] == 0.0
+
+
+def test_tokenised_features_give_the_same_loss_and_train_under_xla():
+    from tfsearch.models.two_tower import tokenize_features
+
+    model = TwoTower(make_tiny_encoder(), temperature=0.1)
+    features = dict(FEATURES)
+    features["hard_negatives"] = tf.constant([["the man"], ["food"], ["tensor flow"], ["dog is eating"]])
+    features["hard_negative_ids"] = tf.constant([["n0"], ["n1"], ["n2"], ["d1"]])
+    tokenizer = model.query_encoder.tokenizer
+    tokens = tokenize_features(features, tokenizer, tokenizer)
+    assert tokens["query_token_ids"].shape == [4, 16] and tokens["hard_negatives_token_ids"].shape == [4, 1, 16]
+    assert tokens["document_id_key"].dtype == tf.int64 and "query" not in tokens
+    # Padding to the full length changes nothing (masked), and the ids hash the same.
+    np.testing.assert_allclose(float(model.compute_loss(tokens)), float(model.compute_loss(features)), rtol=1e-5)
+    xla_loss = tf.function(lambda f: model.compute_loss(f), jit_compile=True)(tokens)
+    np.testing.assert_allclose(float(xla_loss), float(model.compute_loss(features)), rtol=1e-4)
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-2), jit_compile=True)
+    history = model.fit(tf.data.Dataset.from_tensors(tokens).repeat(3), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all() and int(model.optimizer.iterations) == 3
+
+
+def test_mixed_float16_with_loss_scaling():
+    from tfsearch.models.bert_backbone import BertBackbone
+    from tfsearch.text.wordpiece_tokenizer import WordPieceTokenizer
+    from tests.conftest import TINY_VOCAB
+
+    tf.keras.utils.set_random_seed(0)
+    backbone = BertBackbone(vocabulary_size=len(TINY_VOCAB), hidden_dim=16, num_layers=1, num_heads=2,
+                            intermediate_dim=32, max_sequence_length=64, dtype="mixed_float16")
+    encoder = BertEncoder(backbone, WordPieceTokenizer(TINY_VOCAB, sequence_length=16))
+    model = TwoTower(encoder, temperature=0.1)
+    optimizer = tf.keras.mixed_precision.LossScaleOptimizer(tf.keras.optimizers.Adam(1e-2))
+    model.compile(optimizer=optimizer)
+    before = float(model.compute_loss(FEATURES))
+    history = model.fit(tf.data.Dataset.from_tensors(FEATURES).repeat(4), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert float(model.compute_loss(FEATURES)) < before

@@ -36,11 +36,13 @@ def run_from_search(query_ids, scores, doc_ids):
 
 
 def evaluate_retrieval(encoder, data, split="test", output_dir=None, top_k=1000, measures=DEFAULT_MEASURES,
-                       batch_size=64, progress=True, index=None, qrels=None, aspect_field=None, diversity_k=10):
+                       batch_size=64, progress=True, index=None, qrels=None, aspect_field=None, diversity_k=10,
+                       document_encoder=None):
     """Evaluates dense retrieval with `encoder` on a BEIR split.
 
     Args:
-        encoder: `BertEncoder` used for both queries and documents.
+        encoder: `BertEncoder` for the queries, and the documents unless
+            `document_encoder` is given (two-tower models with separate towers).
         data: `BeirDataset` or a BEIR folder.
         split: str. The qrels split.
         output_dir: folder for `run.trec`, `metrics.json` and `info.json`, or None.
@@ -55,6 +57,7 @@ def evaluate_retrieval(encoder, data, split="test", output_dir=None, top_k=1000,
             `subtopic`), or None. Adds alpha-nDCG@diversity_k and coverage@diversity_k.
         diversity_k: int. Cut-off of the diversity metrics: ILD (always
             reported) and the aspect metrics.
+        document_encoder: `BertEncoder` for the corpus, or None (`encoder`).
 
     Returns:
         `EvaluationResult`.
@@ -69,7 +72,7 @@ def evaluate_retrieval(encoder, data, split="test", output_dir=None, top_k=1000,
     start = time.perf_counter()
     if index is None:
         doc_ids, doc_embeddings = encode_dataset(
-            encoder, corpus_dataset(data), batch_size=batch_size, total=data.count_documents(),
+            document_encoder or encoder, corpus_dataset(data), batch_size=batch_size, total=data.count_documents(),
             progress=progress, description="encoding corpus",
         )
         index = BruteForceIndex(k=top_k).index(doc_embeddings, doc_ids)

@@ -45,6 +45,10 @@ class TwoTower(tfrs.Model):
         candidate_sampling_probability: optional float `[batch]`, the
             probability of each positive document in the training stream
             (logQ correction); hard negatives are not corrected.
+        For XLA (`compile(jit_compile=True)`), whose graphs cannot hold string
+        ops, `tokenize_features` replaces the texts by `<name>_token_ids` and
+        `<name>_padding_mask` of a fixed length and the ids by int64
+        `<name>_key` hashes, in the input pipeline.
 
     Example:
     ```python
@@ -96,8 +100,9 @@ class TwoTower(tfrs.Model):
 
     def call(self, features, training=False):
         """Embeds `features["query"]` `[batch]` -> `[batch, embedding_dim]`."""
-        texts = features["query"] if isinstance(features, dict) else features
-        return self.query_encoder(texts, training=training)
+        if isinstance(features, dict):
+            return _embed(self.query_encoder, features, "query", training)
+        return self.query_encoder(features, training=training)
 
     def candidates(self, features, training=False):
         """Embeddings, hashed ids and sampling probabilities of the batch's candidates.
@@ -108,26 +113,28 @@ class TwoTower(tfrs.Model):
             `i` is query `i`'s positive), then the hard negatives; gathered
             across replicas when `global_negatives` is set.
         """
-        documents = features["document"]
-        ids = features["document_id"]
-        num_positives = tf.shape(documents)[0]
-        hard = features.get("hard_negatives")
-        if hard is not None:
-            documents = tf.concat([documents, tf.reshape(hard, [-1])], axis=0)
-            ids = tf.concat([ids, tf.reshape(features["hard_negative_ids"], [-1])], axis=0)
+        positives = _flat(features, "document")
+        ids = _keys(features, "document_id")
+        num_positives = tf.shape(ids)[0]
+        hard = "hard_negative_ids" in features or "hard_negative_ids_key" in features
+        if hard:
+            negatives = _flat(features, "hard_negatives")
+            positives = tf.nest.map_structure(lambda a, b: tf.concat([a, b], axis=0), positives, negatives)
+            negative_ids = tf.reshape(_keys(features, "hard_negative_ids"), [-1])
+            num_negatives = tf.shape(negative_ids)[0]
+            ids = tf.concat([ids, negative_ids], axis=0)
         # One pass of the document tower over positives and hard negatives.
-        embeddings = self.document_tower(documents, training=training)
-        ids = tf.strings.to_hash_bucket_fast(ids, _ID_BUCKETS)
+        embeddings = _embed(self.document_tower, positives, "document", training)
         probabilities = features.get("candidate_sampling_probability")
         if probabilities is not None:
             probabilities = tf.cast(probabilities, tf.float32)
-            if hard is not None:  # hard negatives are not sampled by popularity: no correction
-                probabilities = tf.concat([probabilities, tf.ones([tf.size(hard)], tf.float32)], axis=0)
+            if hard:  # hard negatives are not sampled by popularity: no correction
+                probabilities = tf.concat([probabilities, tf.ones([num_negatives], tf.float32)], axis=0)
 
         def gather(values):
             if values is None or not self.global_negatives:
                 return values
-            if hard is None:
+            if not hard:
                 return gather_from_replicas(values)
             # Positives and hard negatives are gathered apart, so that the
             # global positives still come first, in the order of the queries.
@@ -137,7 +144,7 @@ class TwoTower(tfrs.Model):
         return gather(embeddings), gather(ids), gather(probabilities)
 
     def compute_loss(self, features, training=False):
-        queries = self.query_encoder(features["query"], training=training)
+        queries = _embed(self.query_encoder, features, "query", training)
         embeddings, ids, probabilities = self.candidates(features, training=training)
         return self.task(queries, embeddings, candidate_ids=ids, candidate_sampling_probability=probabilities,
                          compute_metrics=False, compute_batch_metrics=False)
@@ -190,6 +197,76 @@ class TwoTower(tfrs.Model):
 
 
 DOCUMENT_ENCODER_DIR = "document_encoder"
+
+
+def _embed(encoder, features, name, training):
+    """Embeds `features[name]` (strings) or its `_token_ids` / `_padding_mask` (tokenised in the pipeline)."""
+    if name + "_token_ids" in features:
+        return encoder.encode_tokens(features[name + "_token_ids"], features[name + "_padding_mask"],
+                                     training=training)
+    return encoder(features[name], training=training)
+
+
+def _flat(features, name):
+    """`features[name]` (texts or tokens) with the leading axes merged: `[n, ...]`, keyed as `document`."""
+    if name + "_token_ids" in features:
+        ids, mask = features[name + "_token_ids"], features[name + "_padding_mask"]
+        length = tf.shape(ids)[-1]
+        return {"document_token_ids": tf.reshape(ids, [-1, length]),
+                "document_padding_mask": tf.reshape(mask, [-1, length])}
+    return {"document": tf.reshape(features[name], [-1])}
+
+
+def _keys(features, name):
+    """int64 hashes of the ids `features[name]`, or the `<name>_key` the pipeline hashed already."""
+    if name + "_key" in features:
+        return features[name + "_key"]
+    return hash_ids(features[name])
+
+
+def hash_ids(ids):
+    """Document ids (strings) -> int64 keys for accidental-hit removal."""
+    return tf.strings.to_hash_bucket_fast(ids, _ID_BUCKETS)
+
+
+def tokenize_features(features, query_tokenizer, document_tokenizer, length=None):
+    """Replaces the texts of a batch of training features by fixed-length tokens, and the ids by keys.
+
+    For XLA: the training step then holds no string op and only static shapes.
+    Use in the input pipeline: `dataset.map(lambda f: tokenize_features(f, ...))`.
+
+    Args:
+        features: dict of `TwoTower` training features (batched).
+        query_tokenizer, document_tokenizer: `WordPieceTokenizer`s of the towers.
+        length: tokens per text (default: each tokenizer's `sequence_length`).
+
+    Returns:
+        dict with `query_token_ids` / `query_padding_mask` `[b, Lq]`, `document_*`
+        `[b, Ld]`, `hard_negatives_*` `[b, m, Ld]`, and `document_id_key` /
+        `hard_negative_ids_key` int64, plus the other numeric features.
+    """
+    out = {}
+
+    def tokens(tokenizer, texts):
+        size = length or tokenizer.sequence_length
+        shape = tf.shape(texts)
+        flat = tokenizer(tf.reshape(texts, [-1]))
+        pad = size - tf.shape(flat["token_ids"])[1]
+        ids = tf.pad(flat["token_ids"], [[0, 0], [0, pad]])
+        mask = tf.pad(flat["padding_mask"], [[0, 0], [0, pad]])
+        full = tf.concat([shape, [size]], axis=0)
+        return tf.reshape(ids, full), tf.reshape(mask, full)
+
+    for name, tokenizer in (("query", query_tokenizer), ("document", document_tokenizer),
+                            ("hard_negatives", document_tokenizer)):
+        if name in features:
+            out[name + "_token_ids"], out[name + "_padding_mask"] = tokens(tokenizer, features[name])
+    for name in ("document_id", "hard_negative_ids"):
+        if name in features:
+            out[name + "_key"] = hash_ids(features[name])
+    if "candidate_sampling_probability" in features:
+        out["candidate_sampling_probability"] = features["candidate_sampling_probability"]
+    return out
 
 
 def load_towers(path):

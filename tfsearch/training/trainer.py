@@ -187,8 +187,16 @@ def train(config, progress=True, strategy=None, callbacks=()):
         tf.keras.callbacks.TensorBoard(str(worker_dir / "logs"), update_freq="epoch"),
         *user_callbacks,
     ]
-    history = model.fit(pairs.dataset(config.batch_size, seed=config.seed), epochs=config.epochs,
-                        callbacks=callbacks, verbose=1 if progress else 2)
+    transform = None
+    if config.jit_compile:  # XLA: no string ops in the step, static shapes
+        from tfsearch.models.two_tower import tokenize_features
+
+        query_tokenizer, document_tokenizer = model.query_encoder.tokenizer, model.document_tower.tokenizer
+        transform = lambda features: tokenize_features(features, query_tokenizer, document_tokenizer)  # noqa: E731
+    with strategy.scope():
+        model(tf.constant(["build"]))  # BackupAndRestore restores into a built model only
+    history = model.fit(pairs.dataset(config.batch_size, seed=config.seed, transform=transform),
+                        epochs=config.epochs, callbacks=callbacks, verbose=1 if progress else 2)
 
     steps = int(model.optimizer.iterations.numpy())
     report = {
@@ -199,7 +207,7 @@ def train(config, progress=True, strategy=None, callbacks=()):
         "training_pairs": len(pairs),
         "validation_queries": len(validation_qrels),
         "history": {k: [float(v) for v in values] for k, values in history.history.items()},
-        "validation": validation.history if validation else [],
+        "validation": validation.history if validation else [],  # epoch 0: before training
         "best_validation": validation.best if validation else None,
         "examples_per_second": speed.examples_per_second,
         "seconds": time.perf_counter() - started,

@@ -29,12 +29,13 @@ class TrainingPairs:
     def __len__(self):
         return len(self.query_ids)
 
-    def dataset(self, batch_size, seed=0, shuffle=True):
+    def dataset(self, batch_size, seed=0, shuffle=True, transform=None):
         """A `tf.data.Dataset` of `TwoTower` feature dicts, batched with `drop_remainder=True`.
 
         The same seed gives the same order on every worker (required when a
         multi-worker strategy shards the batches). `batch_size` is the global
-        batch; a strategy splits it across replicas.
+        batch; a strategy splits it across replicas. `transform` maps each
+        batch (e.g. `tokenize_features` for XLA).
         """
         if len(self) < batch_size:
             raise ValueError(f"{len(self)} training pairs are fewer than one batch of {batch_size}.")
@@ -45,7 +46,10 @@ class TrainingPairs:
         dataset = tf.data.Dataset.from_tensor_slices({k: tf.constant(v, tf.string) for k, v in features.items()})
         if shuffle:
             dataset = dataset.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+        dataset = dataset.batch(batch_size, drop_remainder=True)
+        if transform is not None:
+            dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.prefetch(tf.data.AUTOTUNE)
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         options.deterministic = True

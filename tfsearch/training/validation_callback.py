@@ -19,6 +19,9 @@ class ValidationRetrieval(tf.keras.callbacks.Callback):
         on_improvement: optional callable `(epoch, logs)` run when the
             first measure improves (e.g. saving the best model).
         progress: bool. Progress bars while encoding.
+
+    `history` lists the measures per epoch, starting with epoch 0 (before
+    training) unless training resumed from a backup.
     """
 
     def __init__(self, queries, qrels, document_ids, documents, measures=("nDCG@10", "R@100"), batch_size=64,
@@ -52,6 +55,13 @@ class ValidationRetrieval(tf.keras.callbacks.Callback):
         index = BruteForceIndex(k=100).index(documents, self.document_ids)
         scores, ranked = index.search(queries, k=min(100, len(self.document_ids)))
         return evaluate_run(self.qrels, run_from_search(self.query_ids, scores, ranked), self.measures)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # The starting point, for the report (epoch 0); not a candidate for
+        # the best model, which is always a trained one. Skipped on resume
+        # (checked here, after BackupAndRestore restored the step at train begin).
+        if not self.history and int(self.model.optimizer.iterations.numpy()) == 0:
+            self.history.append({"epoch": 0, **self.evaluate()})
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
