@@ -384,13 +384,9 @@ def main(argv=None):
     parser.add_argument("--output", default=str(HERE / "results" / "ann.json"))
     args = parser.parse_args(argv)
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.path.insert(0, str(REPO))
-    import tfsearch  # noqa: F401
-    import tensorflow as tf
+    from bench_common import import_tensorflow
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    import_tensorflow(args.threads)
     import faiss
 
     faiss.omp_set_num_threads(args.threads)

@@ -97,13 +97,9 @@ def main(argv=None):
     parser.add_argument("--results", default=str(HERE / "results" / "train_scifact.json"))
     args = parser.parse_args(argv)
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.path.insert(0, str(REPO))
-    import tfsearch  # noqa: F401
-    import tensorflow as tf
+    from bench_common import import_tensorflow
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    import_tensorflow(args.threads)
     from tfsearch.data.beir import BeirDataset
     from tfsearch.eval.retrieval_evaluation import evaluate_retrieval
     from tfsearch.models.bert_encoder import BertEncoder

@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 
-import pytest
 
 from tests.conftest import REPO, make_tiny_encoder
 from tfsearch.data import DEMO_DIR

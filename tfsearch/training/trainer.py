@@ -19,6 +19,10 @@ BEST_DIR = "best"
 BACKUP_DIR = "backup"
 
 
+# What a training run writes into its output folder.
+_OURS = {CONFIG_FILE, REPORT_FILE, BEST_DIR, BACKUP_DIR, "logs", "workers", "hard_negatives.jsonl"}
+
+
 class CorruptCheckpointError(RuntimeError):
     """A fault-tolerance backup that cannot be read back (truncated or altered files)."""
 
@@ -231,8 +235,10 @@ def _check_output_folder(config, output, chief=True):
         return None
     saved = output / CONFIG_FILE
     if not saved.is_file():
-        # Other workers may see the chief's folder before its settings file.
-        if chief and any(output.iterdir()):
+        # Other workers may see the chief's folder before its settings file,
+        # and the chief may see theirs (workers/) or its own temporary files.
+        foreign = [p.name for p in output.iterdir() if not p.name.startswith(".") and p.name not in _OURS]
+        if chief and foreign:
             raise FileExistsError(f"{output} exists and is not a tfsearch training folder; choose another "
                                   "output or empty it.")
         return None
