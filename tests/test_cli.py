@@ -17,7 +17,7 @@ def run_cli(*args, timeout=600):
 
 
 @pytest.mark.parametrize("command", [[], ["quickstart"], ["data"], ["data", "check"], ["evaluate"], ["index"],
-                                     ["index", "build"], ["search"]])
+                                     ["index", "build"], ["search"], ["train"], ["export"]])
 def test_help_on_every_subcommand(command, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main([*command, "--help"])
@@ -128,6 +128,12 @@ def test_index_build_search_and_evaluate_through_the_index(backend, quantization
     proc = run_cli("search", "--index", str(index), "--query", "planets and stars", "-k", "3")
     assert proc.returncode == 0, proc.stderr
     assert "Query: planets and stars" in proc.stdout and "  3. " in proc.stdout
+
+    proc = run_cli("export", "--index", str(index), "--output", str(tmp_path / "saved" / "demo"), "--max-k", "20")
+    assert proc.returncode == 0, proc.stderr
+    assert f"Wrote {tmp_path / 'saved' / 'demo' / '1'} ({backend};" in proc.stdout
+    assert ("TensorFlow Serving build with ScaNN's ops" in proc.stdout) == (backend == "scann")
+    assert (tmp_path / "saved" / "demo" / "1" / "saved_model.pb").is_file()
 
     proc = run_cli("evaluate", "--data", str(DEMO_DIR), "--model", str(model), "--index", str(index),
                    "--top-k", "20", "--no-progress", "--output", str(tmp_path / "out"))

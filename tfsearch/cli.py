@@ -264,6 +264,45 @@ def cmd_search(args):
     return 0
 
 
+def cmd_export(args):
+    import numpy as np
+
+    from tfsearch.export import export_search_model
+    from tfsearch.index.index_building import load_index
+    from tfsearch.models.fingerprint import model_fingerprint
+
+    meta_path = pathlib.Path(args.index) / "index.json"
+    if not meta_path.is_file():  # before loading any model
+        raise FileNotFoundError(f"{args.index} is not a tfsearch index folder (no index.json).")
+    built = json.loads(meta_path.read_text(encoding="utf-8")).get("metadata", {})
+    model = args.model if args.model is not None else built.get("model")
+    encoder = _load_encoder(model, built.get("max_length"))
+    document_encoder = _load_document_encoder(model, built.get("max_length"))
+    index, _ = load_index(args.index, encoder_fingerprint=model_fingerprint(encoder))
+    if index.embeddings is None:
+        raise ValueError(f"{args.index} holds no document embeddings (built before they were saved); rebuild it "
+                         "with `tfsearch index build`.")
+    if getattr(index, "layer", "absent") is None:
+        # A loaded ScaNN index answers through its own SavedModel; the export
+        # needs the Keras layer, so the searcher is rebuilt with the parameters
+        # the index was tuned to (ScaNN's k-means is randomised: the tree differs).
+        from tfsearch.index.scann_index import ScannIndex
+
+        index = ScannIndex(k=index.k, params=index.params).index(np.asarray(index.embeddings), index.identifiers)
+    version_dir, audit = export_search_model(
+        encoder, index, args.output, document_encoder=document_encoder,
+        document_embeddings=np.asarray(index.embeddings), method=args.method, num_candidates=args.candidates,
+        max_k=args.max_k, metadata={"model": model, "index": str(args.index)})
+    flavour = "brute_force" if not audit["scann"] else "scann"
+    print(f"Wrote {version_dir} ({flavour}; signatures serving_default = search, encode_query, encode_document, "
+          "search_embeddings)")
+    print(f"Ops outside core TensorFlow: {', '.join(audit['custom_ops']) or 'none'} (assets.extra/op_audit.json)")
+    if flavour == "scann":
+        print("This export needs a TensorFlow Serving build with ScaNN's ops; stock TensorFlow Serving cannot load "
+              "it (export a brute_force index for that).")
+    return 0
+
+
 def _tradeoff_config(args):
     from tfsearch.eval.diversity_tradeoff import TradeoffConfig
 
@@ -397,6 +436,19 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true", help="delete the output folder first and train afresh")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="Export a SavedModel for TensorFlow Serving (next version under OUTPUT).",
+                       description="Write OUTPUT/<next version>/ atomically: signatures serving_default = search "
+                                   "(queries, k, diversity -> ids, scores, positions), encode_query, encode_document; "
+                                   "the index and the diversity re-ranking layer are inside the graph. The op audit "
+                                   "refuses ops the flavour's TensorFlow Serving lacks.")
+    p.add_argument("--index", required=True, help="index folder (`tfsearch index build`); its backend is the flavour")
+    p.add_argument("--output", required=True, help="model base path, e.g. saved_models/scifact")
+    p.add_argument("--model", help="encoder (default: the one the index was built with)")
+    p.add_argument("--method", choices=["mmr", "dpp"], default="mmr", help="re-ranking method (default: mmr)")
+    p.add_argument("--candidates", type=_positive_int, default=100, help="candidates re-ranked (default: 100)")
+    p.add_argument("--max-k", type=_positive_int, default=100, help="largest k a request may ask for (default: 100)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("search", help="Search an index folder with text queries.",
                        description="Embed queries with the index's encoder and print the top k.")

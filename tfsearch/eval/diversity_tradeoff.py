@@ -134,7 +134,7 @@ def diversity_tradeoff(encoder, data, split="test", config=None, output_dir=None
                                                  progress=progress, description="encoding corpus")
         index = BruteForceIndex(k=config.candidates).index(doc_embeddings, doc_ids)
     doc_ids = index.identifiers
-    doc_embeddings = index.embeddings.numpy()
+    doc_embeddings = np.asarray(index.embeddings)
 
     query_embeddings = encode_texts(encoder, [all_queries[q].text for q in query_ids], progress=progress,
                                     description="encoding queries")

@@ -5,6 +5,8 @@ import json
 import pathlib
 import time
 
+import numpy as np
+
 from tfsearch.data.beir import BeirDataset
 from tfsearch.data.pipelines import corpus_dataset
 from tfsearch.eval.diversity_metrics import aspect_labels, aspect_metrics, intra_list_diversity
@@ -100,9 +102,9 @@ def _diversity_metrics(index, qrels, run, ranked_ids, aspects_of, k):
     """ILD@k of the returned lists (when the index keeps embeddings), plus alpha-nDCG@k and coverage@k
     when aspects are named."""
     metrics = {}
-    if index.embeddings is not None:  # approximate indexes do not keep the document embeddings
+    if index.embeddings is not None:  # indexes saved before embeddings were kept have none
         row_of = {doc_id: row for row, doc_id in enumerate(index.identifiers)}
-        embeddings = index.embeddings.numpy()
+        embeddings = np.asarray(index.embeddings)  # a tensor (exact index) or a memory map (ScaNN)
         lists = (embeddings[[row_of[d] for d in ids[:k]]] for ids in ranked_ids)
         metrics[f"ILD@{k}"] = intra_list_diversity(lists, k=k)
     if aspects_of is not None:

@@ -177,6 +177,8 @@ class ScannIndex:
         self.layer = None
         self._restored = None
         self._identifiers = None
+        self._embeddings = None
+        self._embeddings_path = None
         self.num_documents = 0
         self.embedding_dim = None
 
@@ -184,7 +186,16 @@ class ScannIndex:
     def identifiers(self):
         return list(self._identifiers or [])
 
-    embeddings = None  # document embeddings are not kept (ILD is then not reported)
+    @property
+    def embeddings(self):
+        """The indexed `[num_documents, dim]` float32 rows (memory-mapped once saved), or None.
+
+        ScaNN keeps its own copy inside the searcher; this one feeds the
+        re-ranking layer of an export and ILD in evaluations.
+        """
+        if self._embeddings is None and self._embeddings_path is not None and self._embeddings_path.is_file():
+            self._embeddings = np.load(self._embeddings_path, mmap_mode="r")
+        return self._embeddings
 
     def index(self, embeddings, identifiers):
         """Builds the searcher over `[num_documents, dim]` embeddings with their string ids."""
@@ -212,6 +223,7 @@ class ScannIndex:
         state = _build_scann_state(embeddings, params, self.k)
         self.layer.index_from_state(state, tf.constant(identifiers))
         self._identifiers = identifiers
+        self._embeddings = embeddings
         self.num_documents, self.embedding_dim = embeddings.shape
         return self
 
@@ -266,6 +278,8 @@ class ScannIndex:
                 "embedding_dim": self.embedding_dim,
                 "metadata": metadata or {},
             }
+            if self.embeddings is not None:
+                np.save(tmp / "embeddings.npy", np.asarray(self.embeddings, np.float32))
             write_index_files(tmp, self._identifiers, meta)
         return pathlib.Path(path)
 
@@ -279,6 +293,7 @@ class ScannIndex:
         index._restored = tf.saved_model.load(str(path / "saved_model")).signatures["search"]
         index._identifiers = read_identifiers(path, meta["num_documents"])
         index.num_documents, index.embedding_dim = meta["num_documents"], meta["embedding_dim"]
+        index._embeddings_path = path / "embeddings.npy"
         return index, meta["metadata"]
 
 

@@ -1,0 +1,119 @@
+"""Versioned SavedModel exports in TensorFlow Serving's layout, written atomically and audited."""
+
+import datetime
+import json
+import os
+import pathlib
+import shutil
+import uuid
+
+import tensorflow as tf
+
+from tfsearch.export.op_audit import audit_ops, check_audit, saved_model_ops
+from tfsearch.export.search_module import SearchModule
+
+EXPORT_INFO_FILE = "tfsearch_export.json"
+WARMUP_FILE = "tf_serving_warmup_requests"
+_TEMPORARY_PREFIX = ".tmp-"
+
+
+def versions(base_path):
+    """The integer version folders of a model base path, ascending (temporary folders are ignored)."""
+    base = pathlib.Path(base_path)
+    if not base.is_dir():
+        return []
+    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def export_search_model(query_encoder, index, base_path, document_encoder=None, document_embeddings=None,
+                        method="mmr", num_candidates=100, max_k=100, warmup_queries=("example query",),
+                        metadata=None):
+    """Writes the next version of a search model under `base_path` (`base_path/<version>/`).
+
+    The SavedModel has the signatures of `SearchModule` (`serving_default` =
+    `search`, `encode_query`, `encode_document`, `search_embeddings`); it is
+    written to a hidden temporary folder beside the versions, its ops are
+    audited against the flavour's runtime (stock TensorFlow Serving for
+    `brute_force`, one with ScaNN's ops for `scann`), warm-up requests are
+    added, and only then is the folder renamed to its version number: a
+    server watching `base_path` never sees a partial version.
+
+    Args:
+        query_encoder, document_encoder: `BertEncoder`s (the document one
+            defaults to the query one).
+        index: built `BruteForceIndex` or `ScannIndex`.
+        base_path: the model's folder (TensorFlow Serving's `--model_base_path`).
+        document_embeddings: the index's rows, needed for `scann`.
+        method, num_candidates, max_k: see `SearchModule`.
+        warmup_queries: texts of the warm-up requests (`assets.extra`).
+        metadata: JSON-serialisable dict stored in `tfsearch_export.json`.
+
+    Returns:
+        `(version_dir, audit)`.
+
+    Raises:
+        ExportAuditError: the graph holds ops outside the flavour's runtime.
+    """
+    document_encoder = document_encoder or query_encoder
+    module = SearchModule(query_encoder, document_encoder, index, document_embeddings=document_embeddings,
+                          method=method, num_candidates=num_candidates, max_k=max_k)
+    flavour = module.backend
+    base = pathlib.Path(base_path)
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = base / f"{_TEMPORARY_PREFIX}{uuid.uuid4().hex}"
+    try:
+        options = tf.saved_model.SaveOptions(namespace_whitelist=["Scann"] if flavour == "scann" else None)
+        tf.saved_model.save(module, str(tmp), signatures=module.signatures(), options=options)
+        audit = audit_ops(saved_model_ops(tmp), flavour)
+        (tmp / "assets.extra").mkdir(exist_ok=True)
+        (tmp / "assets.extra" / "op_audit.json").write_text(json.dumps(audit, indent=2) + "\n")
+        check_audit(audit)
+        write_warmup_requests(tmp / "assets.extra" / WARMUP_FILE, list(warmup_queries), module.max_k)
+        info = {
+            "flavour": flavour,
+            "serving": ("stock TensorFlow Serving (TensorFlow + TensorFlow Text ops)" if flavour == "brute_force"
+                        else "TensorFlow Serving built with ScaNN's ops (stock TensorFlow Serving cannot load it)"),
+            "signatures": sorted(module.signatures()),
+            "method": method, "num_candidates": module.num_candidates, "max_k": module.max_k,
+            "num_documents": index.num_documents, "embedding_dim": query_encoder.embedding_dim,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "metadata": metadata or {},
+        }
+        (tmp / EXPORT_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+        version = _publish(tmp, base)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return base / str(version), audit
+
+
+def _publish(tmp, base):
+    """Renames `tmp` to the next free version number (another exporter may take one first)."""
+    for _ in range(100):
+        version = (versions(base) or [0])[-1] + 1
+        try:
+            os.rename(tmp, base / str(version))  # fails if the folder exists and is not empty
+            return version
+        except OSError:
+            if not (base / str(version)).exists():
+                raise
+    raise RuntimeError(f"Could not find a free version number under {base}.")
+
+
+def write_warmup_requests(path, queries, k):
+    """TensorFlow Serving warm-up records: one `PredictionLog` per query for `serving_default`.
+
+    Uses the `tensorflow-serving-api` protos; TensorFlow Serving replays the
+    file at `assets.extra/tf_serving_warmup_requests` when it loads the version.
+    """
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for query in queries:
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(signature_name="serving_default"))
+            request.inputs["queries"].CopyFrom(tf.make_tensor_proto([query], dtype=tf.string))
+            request.inputs["k"].CopyFrom(tf.make_tensor_proto(min(10, k), dtype=tf.int32))
+            request.inputs["diversity"].CopyFrom(tf.make_tensor_proto(0.0, dtype=tf.float32))
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())

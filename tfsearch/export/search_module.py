@@ -1,0 +1,119 @@
+"""The exported search graph: strings in, document ids out, with the retrieval and re-ranking layers inside."""
+
+import tensorflow as tf
+
+from tfsearch.index.brute_force_index import BruteForceIndex
+from tfsearch.layers.diversity_reranker import DiversityReranker
+
+
+class SearchModule(tf.Module):
+    """A `tf.Module` whose functions become the export's signatures.
+
+    - `encode_query(queries)`: string `[batch]` -> `{"embeddings": [batch, dim]}`;
+    - `encode_document(documents)`: string `[batch]` -> `{"embeddings": [batch, dim]}`;
+    - `search(queries, k, diversity)`: string `[batch]`, int32 scalar `k` in
+      [1, max_k], float32 scalar `diversity` in [0, 1] (0: pure relevance) ->
+      `{"ids": string [batch, k], "scores": float32 [batch, k], "positions":
+      int32 [batch, k]}`: the index retrieves the top `num_candidates` by inner
+      product, `DiversityReranker` re-ranks them at the requested balance, and
+      the first `k` are returned with their relevance scores (cosine) and
+      their rows in the index. Rows beyond the corpus have id "", score -inf
+      and position -1.
+
+    Args:
+        query_encoder: `BertEncoder` of the queries.
+        document_encoder: `BertEncoder` of the documents (may be the same).
+        index: a built `BruteForceIndex` (core TF ops) or `ScannIndex`
+            (needs ScaNN's ops where it is served).
+        document_embeddings: float `[num_documents, dim]`, the rows of the
+            index; needed with ScaNN (its layer does not expose them), read
+            from the index otherwise.
+        method: re-ranking method, `"mmr"` or `"dpp"`.
+        num_candidates: int. Candidates re-ranked per query.
+        max_k: int. The largest `k` a request may ask for.
+    """
+
+    def __init__(self, query_encoder, document_encoder, index, document_embeddings=None, method="mmr",
+                 num_candidates=100, max_k=100):
+        super().__init__(name="tfsearch_search")
+        if method not in ("mmr", "dpp"):
+            raise ValueError(f"method must be 'mmr' or 'dpp' for an export (aspects need labels), got {method!r}")
+        num_documents = index.num_documents
+        self.num_candidates = int(min(num_candidates, num_documents))
+        self.max_k = int(min(max_k, self.num_candidates))
+        if self.max_k < 1:
+            raise ValueError("The index is empty.")
+        self.query_encoder = query_encoder
+        self.document_encoder = document_encoder
+        self.index = index
+        self.backend = "brute_force" if isinstance(index, BruteForceIndex) else "scann"
+        if self.backend == "scann":
+            if document_embeddings is None:
+                raise ValueError("A ScaNN export needs `document_embeddings` for the re-ranking layer.")
+            self.document_embeddings = tf.Variable(tf.convert_to_tensor(document_embeddings, tf.float32),
+                                                   trainable=False, name="document_embeddings")
+            ids = tf.constant(index.identifiers)
+            self.position_of = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(ids, tf.range(num_documents, dtype=tf.int32)), default_value=-1)
+            self.scann_layer = index.layer
+        self.reranker = DiversityReranker(k=self.max_k, method=method)
+        dim = query_encoder.embedding_dim
+
+        self.encode_query = tf.function(
+            lambda queries: {"embeddings": self.query_encoder(queries)},
+            input_signature=[tf.TensorSpec([None], tf.string, name="queries")])
+        self.encode_document = tf.function(
+            lambda documents: {"embeddings": self.document_encoder(documents)},
+            input_signature=[tf.TensorSpec([None], tf.string, name="documents")])
+        self.search = tf.function(self._search, input_signature=[
+            tf.TensorSpec([None], tf.string, name="queries"),
+            tf.TensorSpec([], tf.int32, name="k"),
+            tf.TensorSpec([], tf.float32, name="diversity"),
+        ])
+        self.search_embeddings = tf.function(self._search_embeddings, input_signature=[
+            tf.TensorSpec([None, dim], tf.float32, name="query_embeddings"),
+            tf.TensorSpec([], tf.int32, name="k"),
+            tf.TensorSpec([], tf.float32, name="diversity"),
+        ])
+
+    def _candidates(self, query_embeddings):
+        """`(scores [b, n], positions [b, n] int32, embeddings [b, n, d])` of the top `num_candidates`."""
+        n = self.num_candidates
+        if self.backend == "brute_force":
+            scores, positions = self.index.top_k_positions(query_embeddings, n)
+            embeddings = tf.gather(self.index._embeddings, positions)
+            return scores, tf.cast(positions, tf.int32), embeddings
+        scores, ids = self.scann_layer(query_embeddings, k=n)
+        # The ScaNN op leaves the candidate axis unknown; the re-ranker needs it static.
+        scores, ids = tf.ensure_shape(scores, [None, n]), tf.ensure_shape(ids, [None, n])
+        positions = self.position_of.lookup(ids)  # -1 where ScaNN could not fill a slot
+        embeddings = tf.gather(self.document_embeddings, tf.maximum(positions, 0))
+        return scores, positions, embeddings
+
+    def _search_embeddings(self, query_embeddings, k, diversity):
+        tf.debugging.assert_greater_equal(k, 1, message="k must be at least 1")
+        tf.debugging.assert_less_equal(k, self.max_k, message=f"k must be at most {self.max_k}")
+        scores, positions, embeddings = self._candidates(query_embeddings)
+        valid = positions >= 0
+        order, _ = self.reranker(embeddings, scores, mask=valid, diversity=diversity)
+        order = order[:, :k]  # [b, k] rows of the candidate list, -1 past the valid ones
+        found = order >= 0
+        safe = tf.maximum(order, 0)
+        document_positions = tf.where(found, tf.gather(positions, safe, batch_dims=1), -1)
+        relevance = tf.where(found, tf.gather(scores, safe, batch_dims=1), float("-inf"))
+        identifiers = self.index._identifiers if self.backend == "brute_force" else self.scann_layer._identifiers
+        ids = tf.where(found & (document_positions >= 0),
+                       tf.gather(identifiers, tf.maximum(document_positions, 0)), "")
+        return {"ids": ids, "scores": relevance, "positions": document_positions}
+
+    def _search(self, queries, k, diversity):
+        return self._search_embeddings(self.query_encoder(queries), k, diversity)
+
+    def signatures(self):
+        return {
+            "serving_default": self.search,
+            "search": self.search,
+            "search_embeddings": self.search_embeddings,
+            "encode_query": self.encode_query,
+            "encode_document": self.encode_document,
+        }
