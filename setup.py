@@ -20,6 +20,8 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.8",
     "numpy>=1.26,<2.3",
     "tqdm>=4.66",
+    "fastapi>=0.115",  # tfsearch serve
+    "uvicorn>=0.30",
 ]
 
 EXTRAS_REQUIRE = {
@@ -27,6 +29,7 @@ EXTRAS_REQUIRE = {
         "pytest>=8",
         "pytest-timeout>=2.3",
         "hypothesis>=6.100",
+        "httpx>=0.27",  # FastAPI's TestClient
     ],
     # Baselines measured side by side in bench/. torch is pinned to the CPU
     # build that this project's machines carry; install it before this extra.
@@ -45,7 +48,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["tfsearch", "tfsearch.*"]),
-    package_data={"tfsearch.data": ["demo/*.jsonl", "demo/qrels/*.tsv", "demo/*.md"]},
+    package_data={"tfsearch.data": ["demo/*.jsonl", "demo/qrels/*.tsv", "demo/*.md"],
+                  "tfsearch.serving": ["*.html"]},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,

@@ -17,7 +17,7 @@ def run_cli(*args, timeout=600):
 
 
 @pytest.mark.parametrize("command", [[], ["quickstart"], ["data"], ["data", "check"], ["evaluate"], ["index"],
-                                     ["index", "build"], ["search"], ["train"], ["export"]])
+                                     ["index", "build"], ["search"], ["train"], ["export"], ["serve"]])
 def test_help_on_every_subcommand(command, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main([*command, "--help"])

@@ -289,10 +289,15 @@ def cmd_export(args):
         from tfsearch.index.scann_index import ScannIndex
 
         index = ScannIndex(k=index.k, params=index.params).index(np.asarray(index.embeddings), index.identifiers)
+    titles = None
+    if built.get("data") and pathlib.Path(built["data"]).is_dir():
+        from tfsearch.data.beir import BeirDataset
+
+        titles = {doc.id: doc.title or doc.text[:80] for doc in BeirDataset(built["data"]).iter_corpus()}
     version_dir, audit = export_search_model(
         encoder, index, args.output, document_encoder=document_encoder,
         document_embeddings=np.asarray(index.embeddings), method=args.method, num_candidates=args.candidates,
-        max_k=args.max_k, metadata={"model": model, "index": str(args.index)})
+        max_k=args.max_k, metadata={"model": model, "index": str(args.index)}, titles=titles)
     flavour = "brute_force" if not audit["scann"] else "scann"
     print(f"Wrote {version_dir} ({flavour}; signatures serving_default = search, encode_query, encode_document, "
           "search_embeddings)")
@@ -300,6 +305,19 @@ def cmd_export(args):
     if flavour == "scann":
         print("This export needs a TensorFlow Serving build with ScaNN's ops; stock TensorFlow Serving cannot load "
               "it (export a brute_force index for that).")
+    return 0
+
+
+def cmd_serve(args):
+    import uvicorn
+
+    from tfsearch.serving.app import create_app
+
+    app = create_app(args.model_base_path, model_name=args.model_name, poll_seconds=args.poll_seconds)
+    version = app.state.store.current.version
+    print(f"Serving {args.model_base_path} version {version} at http://{args.host}:{args.port}/ "
+          f"(REST: /v1/models/{args.model_name or pathlib.Path(args.model_base_path).name}:predict)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
@@ -449,6 +467,17 @@ def build_parser():
     p.add_argument("--candidates", type=_positive_int, default=100, help="candidates re-ranked (default: 100)")
     p.add_argument("--max-k", type=_positive_int, default=100, help="largest k a request may ask for (default: 100)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("serve", help="Serve an exported model over HTTP (TF Serving's REST API, /search, a page).",
+                       description="Load the newest version under --model-base-path, switch to newer versions as "
+                                   "they appear, and answer TensorFlow Serving's REST API, GET /search and a search "
+                                   "page at /. Binds 127.0.0.1 unless told otherwise.")
+    p.add_argument("--model-base-path", required=True, help="e.g. saved_models/scifact (`tfsearch export`)")
+    p.add_argument("--model-name", help="the name in /v1/models/NAME (default: the folder's name)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=_positive_int, default=8501, help="port (default: 8501, as TF Serving's REST)")
+    p.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for a new version")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("search", help="Search an index folder with text queries.",
                        description="Embed queries with the index's encoder and print the top k.")

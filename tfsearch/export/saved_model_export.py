@@ -14,6 +14,7 @@ from tfsearch.export.search_module import SearchModule
 
 EXPORT_INFO_FILE = "tfsearch_export.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
+TITLES_FILE = "titles.json"
 _TEMPORARY_PREFIX = ".tmp-"
 
 
@@ -27,7 +28,7 @@ def versions(base_path):
 
 def export_search_model(query_encoder, index, base_path, document_encoder=None, document_embeddings=None,
                         method="mmr", num_candidates=100, max_k=100, warmup_queries=("example query",),
-                        metadata=None):
+                        metadata=None, titles=None):
     """Writes the next version of a search model under `base_path` (`base_path/<version>/`).
 
     The SavedModel has the signatures of `SearchModule` (`serving_default` =
@@ -47,6 +48,8 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
         method, num_candidates, max_k: see `SearchModule`.
         warmup_queries: texts of the warm-up requests (`assets.extra`).
         metadata: JSON-serialisable dict stored in `tfsearch_export.json`.
+        titles: optional `{doc_id: title}` written to `assets.extra/titles.json`
+            for `tfsearch serve` (TensorFlow Serving ignores it).
 
     Returns:
         `(version_dir, audit)`.
@@ -69,6 +72,8 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
         (tmp / "assets.extra" / "op_audit.json").write_text(json.dumps(audit, indent=2) + "\n")
         check_audit(audit)
         write_warmup_requests(tmp / "assets.extra" / WARMUP_FILE, list(warmup_queries), module.max_k)
+        if titles:
+            (tmp / "assets.extra" / TITLES_FILE).write_text(json.dumps(titles, ensure_ascii=False))
         info = {
             "flavour": flavour,
             "serving": ("stock TensorFlow Serving (TensorFlow + TensorFlow Text ops)" if flavour == "brute_force"
