@@ -4,7 +4,6 @@ import dataclasses
 import json
 import pathlib
 import threading
-import time
 
 import tensorflow as tf
 
