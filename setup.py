@@ -30,6 +30,8 @@ EXTRAS_REQUIRE = {
         "pytest-timeout>=2.3",
         "hypothesis>=6.100",
         "httpx>=0.27",  # FastAPI's TestClient
+        "schemathesis>=4",  # a bounded run against the server's OpenAPI schema
+        "selenium>=4.20",  # the search page in headless Chromium (Debian's chromium + chromium-driver)
     ],
     # Baselines measured side by side in bench/. torch is pinned to the CPU
     # build that this project's machines carry; install it before this extra.

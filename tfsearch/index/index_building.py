@@ -44,7 +44,7 @@ def build_index(embeddings, identifiers, backend="brute_force", k=10, target_rec
     if backend == "brute_force":
         return BruteForceIndex(k=k, quantization=quantization).index(embeddings, identifiers), None
 
-    from tfsearch.index.scann_tuning import exact_neighbours, recall_at_k, tune_scann
+    from tfsearch.index.scann_tuning import exact_neighbours, recall_at_k, release_freed_memory, tune_scann
 
     if tuning_queries is None or len(tuning_queries) == 0:
         rows = np.random.default_rng(0).choice(len(embeddings), size=min(500, len(embeddings)), replace=False)
@@ -60,6 +60,7 @@ def build_index(embeddings, identifiers, backend="brute_force", k=10, target_rec
     index = None
     for attempt in range(_MAX_REBUILDS + 1):
         del index  # the previous attempt's searcher, before building the next (memory)
+        release_freed_memory()
         index = ScannIndex(k=k, params=params).index(embeddings, identifiers)
         _, found = index.search(tuning_queries, k)
         recall = recall_at_k([[row_of[d] for d in ids] for ids in found], exact)

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsearch.index.index_files import read_identifiers, read_index_meta, write_index_files
-from tfsearch.index.scann_tuning import ScannParams, default_scann_params
+from tfsearch.index.scann_tuning import ScannParams, default_scann_params, release_freed_memory
 from tfsearch.utils.atomic import atomic_directory
 
 INDEX_FORMAT = "tfsearch.scann.v1"
@@ -136,6 +136,7 @@ def _build_scann_state(embeddings, params, k):
     with tempfile.TemporaryDirectory(prefix="tfsearch-scann-") as folder:
         searcher.serialize(folder)
         del searcher
+        release_freed_memory()
         tensors = []
         for name, dtype in zip(_STATE_FILES, _ABSENT):
             path = pathlib.Path(folder) / name if name else None

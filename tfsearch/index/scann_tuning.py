@@ -78,6 +78,17 @@ class TuningReport:
         return dataclasses.asdict(self)
 
 
+def release_freed_memory():
+    """Returns memory freed by ScaNN's C++ searchers to the OS (glibc keeps it otherwise), so that
+    the next build does not stack on top of the last one. A no-op where glibc is not the allocator."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def exact_neighbours(embeddings, queries, k, batch_size=None):
     """Positions of the exact top `k` by inner product, `[num_queries, k]` (numpy).
 
@@ -165,6 +176,7 @@ def tune_scann(embeddings, queries, k=10, target_recall=0.95, num_leaves=None, d
                     print(f"  leaves {leaves:>5} reorder {reorder:>5} block {block}: recall@{k} "
                           f"{point.recall:.4f}, {point.queries_per_second:,.0f} queries/s", flush=True)
         del searcher
+        release_freed_memory()
 
     reaching = [p for p in points if p.recall >= target_recall]
     if reaching:

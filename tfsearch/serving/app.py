@@ -73,7 +73,17 @@ def create_app(base_path, model_name=None, poll_seconds=1.0, store=None):
         return {"model_version_status": [{"version": str(store.current.version), "state": "AVAILABLE",
                                           "status": {"error_code": "OK", "error_message": ""}}]}
 
-    @app.post("/v1/models/{spec}", summary="Predict (TensorFlow Serving's REST API): POST /v1/models/NAME:predict")
+    predict_body = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object",
+        "properties": {
+            "signature_name": {"type": "string", "enum": ["serving_default", "search", "encode_query",
+                                                          "encode_document"]},
+            "instances": {"type": "array", "description": "row format: strings, or objects with queries, k, diversity"},
+            "inputs": {"description": "columnar format: {queries: [...], k: 10, diversity: 0.3}"},
+        }}}}}}
+
+    @app.post("/v1/models/{spec}", summary="Predict (TensorFlow Serving's REST API): POST /v1/models/NAME:predict",
+              openapi_extra=predict_body)
     async def predict(spec: str, request: Request):
         model, _, verb = spec.partition(":")
         if verb != "predict":
