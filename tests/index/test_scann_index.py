@@ -182,3 +182,12 @@ def test_searcher_assets_are_read_whole_into_aligned_memory(dtype, tmp_path):
             f.truncate((tmp_path / name).stat().st_size - 1)
         with pytest.raises(ValueError, match="truncated"):
             _read_npy_tensor(tmp_path / name)
+
+
+def test_build_time_check_matches_what_the_layer_returns(corpus):
+    embeddings, ids, queries = corpus[0], corpus[1], corpus[2]
+    params = ScannParams(num_leaves=20, num_leaves_to_search=3, num_reordering_candidates=30)
+    index = ScannIndex(k=10, params=params).index(embeddings, ids, check_queries=queries)
+    _, found = index.search(queries)
+    row_of = {d: i for i, d in enumerate(ids)}
+    assert np.asarray(index.check_positions).tolist() == [[row_of[d] for d in row] for row in found]

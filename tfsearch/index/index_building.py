@@ -53,7 +53,6 @@ def build_index(embeddings, identifiers, backend="brute_force", k=10, target_rec
     params, report = tune_scann(embeddings, tuning_queries, k=k, target_recall=target_recall, progress=progress)
     report = report.to_dict()
     exact = exact_neighbours(embeddings, tuning_queries, min(k, len(embeddings)))
-    row_of = {str(doc_id): row for row, doc_id in enumerate(identifiers)}
     # The layer trains its own tree (k-means is randomised): measure what was
     # built, and search wider while it falls short of the target.
     report["built"] = []
@@ -61,9 +60,10 @@ def build_index(embeddings, identifiers, backend="brute_force", k=10, target_rec
     for attempt in range(_MAX_REBUILDS + 1):
         del index  # the previous attempt's searcher, before building the next (memory)
         release_freed_memory()
-        index = ScannIndex(k=k, params=params).index(embeddings, identifiers)
-        _, found = index.search(tuning_queries, k)
-        recall = recall_at_k([[row_of[d] for d in ids] for ids in found], exact)
+        index = ScannIndex(k=k, params=params).index(embeddings, identifiers, check_queries=tuning_queries)
+        # Measured on the build-time searcher (the layer restores it exactly),
+        # so no TensorFlow-side searcher is created while building.
+        recall = recall_at_k(index.check_positions, exact)
         report["built"].append({"num_leaves_to_search": params.num_leaves_to_search,
                                 "num_reordering_candidates": params.num_reordering_candidates, "recall": recall})
         if recall >= target_recall or attempt == _MAX_REBUILDS:

@@ -114,7 +114,7 @@ def _read_npy_tensor(path):
     return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
 
 
-def _build_scann_state(embeddings, params, k):
+def _build_scann_state(embeddings, params, k, check_queries=None):
     """Builds a ScaNN searcher and returns it as a `scann_ops.ScannState` (variables for a SavedModel).
 
     Built with ScaNN's pybind API from the numpy matrix (no TensorFlow copy of
@@ -122,6 +122,11 @@ def _build_scann_state(embeddings, params, k):
     variables: peak memory stays near twice the embeddings, where tfrs' own
     `index` (TF op, `scann_to_tensors`, variables, and a searcher resource
     that is never freed) went over three times.
+
+    With `check_queries`, returns `(state, positions)`: the top `k` document
+    positions of those queries from the same searcher before it is freed (the
+    TF op restores it bit for bit), so a recall check needs no second,
+    TensorFlow-side searcher in memory.
     """
     import scann
     from scann.scann_ops.py import scann_ops
@@ -133,6 +138,12 @@ def _build_scann_state(embeddings, params, k):
     if params.num_reordering_candidates is not None:
         builder = builder.reorder(params.num_reordering_candidates)
     searcher = builder.build()
+    positions = None
+    if check_queries is not None:
+        reorder = params.num_reordering_candidates
+        positions, _ = searcher.search_batched_parallel(
+            np.ascontiguousarray(check_queries, np.float32), k, None if reorder is None else max(k, reorder),
+            params.num_leaves_to_search)
     with tempfile.TemporaryDirectory(prefix="tfsearch-scann-") as folder:
         searcher.serialize(folder)
         del searcher
@@ -148,7 +159,7 @@ def _build_scann_state(embeddings, params, k):
                 tensors.append(tf.constant([path.read_bytes()]))
     state = scann_ops.ScannState(tensors)
     del tensors
-    return state
+    return state if check_queries is None else (state, positions)
 
 
 class ScannIndex:
@@ -180,6 +191,7 @@ class ScannIndex:
         self._identifiers = None
         self._embeddings = None
         self._embeddings_path = None
+        self.check_positions = None
         self.num_documents = 0
         self.embedding_dim = None
 
@@ -198,8 +210,13 @@ class ScannIndex:
             self._embeddings = np.load(self._embeddings_path, mmap_mode="r")
         return self._embeddings
 
-    def index(self, embeddings, identifiers):
-        """Builds the searcher over `[num_documents, dim]` embeddings with their string ids."""
+    def index(self, embeddings, identifiers, check_queries=None):
+        """Builds the searcher over `[num_documents, dim]` embeddings with their string ids.
+
+        With `check_queries` (`[num_queries, dim]`), `self.check_positions`
+        holds their top-k document positions as this index returns them
+        (measured on the build-time searcher; used by `build_index`).
+        """
         layer_class = _scann_layer_class()
         embeddings = np.ascontiguousarray(embeddings, np.float32)
         identifiers = [str(i) for i in identifiers]
@@ -221,7 +238,8 @@ class ScannIndex:
             dimensions_per_block=params.dimensions_per_block,
             num_reordering_candidates=params.num_reordering_candidates,
         )
-        state = _build_scann_state(embeddings, params, self.k)
+        built = _build_scann_state(embeddings, params, self.k, check_queries)
+        state, self.check_positions = built if check_queries is not None else (built, None)
         self.layer.index_from_state(state, tf.constant(identifiers))
         self._identifiers = identifiers
         self._embeddings = embeddings
