@@ -144,3 +144,22 @@ def test_a_killed_export_leaves_no_version(tmp_path):
     assert leftovers and all(p.name.startswith(".tmp-") for p in leftovers)
     assert (leftovers[0] / "saved_model.pb").is_file()
     assert versions(tmp_path / "m") == []
+
+
+def test_each_k_runs_the_smallest_reranking_depth_with_the_same_results(encoder, tmp_path):
+    docs = [f"{a} {b}" for a in DOCS for b in ("cat", "dog", "bread", "world", "search")]
+    index = BruteForceIndex(k=3).index(encoder(tf.constant(docs)).numpy(), [f"x{i}" for i in range(len(docs))])
+    version_dir, _ = export_search_model(encoder, index, tmp_path / "m", num_candidates=40, max_k=30)
+    search = tf.saved_model.load(str(version_dir)).signatures["search"]
+    queries = tf.constant(QUERIES)
+
+    def ids(k, diversity):
+        out = search(queries=queries, k=tf.constant(k), diversity=tf.constant(diversity))["ids"].numpy()
+        return out.astype(str).tolist()
+
+    # Depths 10, 20, 30: greedy re-ranking is prefix-consistent, so every k
+    # gets the first k of the deepest run.
+    deepest = ids(30, 0.5)
+    for k in (1, 5, 10, 15, 25):
+        assert ids(k, 0.5) == [row[:k] for row in deepest]
+    assert ids(15, 0.0) == [row[:15] for row in index.search(encoder(queries).numpy(), k=15)[1]]

@@ -56,7 +56,10 @@ class SearchModule(tf.Module):
             self.position_of = tf.lookup.StaticHashTable(
                 tf.lookup.KeyValueTensorInitializer(ids, tf.range(num_documents, dtype=tf.int32)), default_value=-1)
             self.scann_layer = index.layer
-        self.reranker = DiversityReranker(k=self.max_k, method=method)
+        # One re-ranker per depth: a request for k results runs the smallest
+        # depth >= k (the greedy loop costs one step per result).
+        self.depths = sorted({d for d in (10, 20, 50) if d < self.max_k} | {self.max_k})
+        self.rerankers = [DiversityReranker(k=d, method=method, name=f"diversity_reranker_{d}") for d in self.depths]
         dim = query_encoder.embedding_dim
 
         self.encode_query = tf.function(
@@ -95,8 +98,21 @@ class SearchModule(tf.Module):
         tf.debugging.assert_less_equal(k, self.max_k, message=f"k must be at most {self.max_k}")
         scores, positions, embeddings = self._candidates(query_embeddings)
         valid = positions >= 0
-        order, _ = self.reranker(embeddings, scores, mask=valid, diversity=diversity)
-        order = order[:, :k]  # [b, k] rows of the candidate list, -1 past the valid ones
+
+        def rerank(reranker):
+            def run():
+                order, _ = reranker(embeddings, scores, mask=valid, diversity=diversity)
+                return tf.pad(order, [[0, 0], [0, self.max_k - reranker.k]], constant_values=-1)
+            return run
+
+        def relevance_order():  # diversity 0: the index's order (what every re-ranker returns then)
+            order = tf.where(valid, tf.range(self.num_candidates)[tf.newaxis, :], -1)
+            return order[:, :self.max_k]  # max_k <= num_candidates
+
+        depth = tf.reduce_sum(tf.cast(tf.constant(self.depths) < k, tf.int32))  # smallest depth >= k
+        order = tf.cond(diversity <= 0.0, relevance_order,
+                        lambda: tf.switch_case(depth, [rerank(r) for r in self.rerankers]))
+        order = tf.ensure_shape(order, [None, self.max_k])[:, :k]  # rows of the candidate list, -1 past the valid
         found = order >= 0
         safe = tf.maximum(order, 0)
         document_positions = tf.where(found, tf.gather(positions, safe, batch_dims=1), -1)
