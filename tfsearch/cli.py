@@ -239,19 +239,26 @@ def cmd_train(args):
     return 0
 
 
-def cmd_search(args):
-    from tfsearch.data.beir import BeirDataset
+def _index_and_encoder(index_path, model=None):
+    """`(built, model, encoder, index)`: an index folder with the encoder it was built with (or `model`, checked)."""
     from tfsearch.index.index_building import load_index
-    from tfsearch.models.batch_encoding import encode_texts
     from tfsearch.models.fingerprint import model_fingerprint
 
-    meta_path = pathlib.Path(args.index) / "index.json"
+    meta_path = pathlib.Path(index_path) / "index.json"
     if not meta_path.is_file():  # before loading any model
-        raise FileNotFoundError(f"{args.index} is not a tfsearch index folder (no index.json).")
+        raise FileNotFoundError(f"{index_path} is not a tfsearch index folder (no index.json).")
     built = json.loads(meta_path.read_text(encoding="utf-8")).get("metadata", {})
-    model = args.model if args.model is not None else built.get("model")
+    model = model if model is not None else built.get("model")
     encoder = _load_encoder(model, built.get("max_length"))
-    index, _ = load_index(args.index, encoder_fingerprint=model_fingerprint(encoder))
+    index, _ = load_index(index_path, encoder_fingerprint=model_fingerprint(encoder))
+    return built, model, encoder, index
+
+
+def cmd_search(args):
+    from tfsearch.data.beir import BeirDataset
+    from tfsearch.models.batch_encoding import encode_texts
+
+    built, _, encoder, index = _index_and_encoder(args.index, args.model)
     scores, ids = index.search(encode_texts(encoder, args.query), k=args.k)
     titles = {}
     if built.get("data") and pathlib.Path(built["data"]).is_dir():
@@ -268,17 +275,9 @@ def cmd_export(args):
     import numpy as np
 
     from tfsearch.export import export_search_model
-    from tfsearch.index.index_building import load_index
-    from tfsearch.models.fingerprint import model_fingerprint
 
-    meta_path = pathlib.Path(args.index) / "index.json"
-    if not meta_path.is_file():  # before loading any model
-        raise FileNotFoundError(f"{args.index} is not a tfsearch index folder (no index.json).")
-    built = json.loads(meta_path.read_text(encoding="utf-8")).get("metadata", {})
-    model = args.model if args.model is not None else built.get("model")
-    encoder = _load_encoder(model, built.get("max_length"))
+    built, model, encoder, index = _index_and_encoder(args.index, args.model)
     document_encoder = _load_document_encoder(model, built.get("max_length"))
-    index, _ = load_index(args.index, encoder_fingerprint=model_fingerprint(encoder))
     if index.embeddings is None:
         raise ValueError(f"{args.index} holds no document embeddings (built before they were saved); rebuild it "
                          "with `tfsearch index build`.")
