@@ -175,3 +175,9 @@ def test_mixed_float16_with_loss_scaling():
     history = model.fit(tf.data.Dataset.from_tensors(FEATURES).repeat(4), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     assert float(model.compute_loss(FEATURES)) < before
+
+
+def test_exported_from_tfsearch_models():
+    import tfsearch.models
+
+    assert tfsearch.models.TwoTower is TwoTower

@@ -31,6 +31,13 @@ class SearchModule(tf.Module):
         method: re-ranking method, `"mmr"` or `"dpp"`.
         num_candidates: int. Candidates re-ranked per query.
         max_k: int. The largest `k` a request may ask for.
+
+    Example:
+    ```python
+    module = SearchModule(encoder, encoder, BruteForceIndex().index(doc_embeddings, doc_ids))
+    out = module.search(tf.constant(["query"]), tf.constant(10), tf.constant(0.3))
+    # out["ids"]: [1, 10] strings; tf.saved_model.save(module, path, signatures=module.signatures())
+    ```
     """
 
     def __init__(self, query_encoder, document_encoder, index, document_embeddings=None, method="mmr",

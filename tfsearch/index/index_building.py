@@ -50,9 +50,10 @@ def build_index(embeddings, identifiers, backend="brute_force", k=10, target_rec
         rows = np.random.default_rng(0).choice(len(embeddings), size=min(500, len(embeddings)), replace=False)
         tuning_queries = embeddings[rows]
     tuning_queries = np.asarray(tuning_queries, np.float32)
-    params, report = tune_scann(embeddings, tuning_queries, k=k, target_recall=target_recall, progress=progress)
+    exact = exact_neighbours(embeddings, tuning_queries, min(k, len(embeddings)))  # once, for tuning and checks
+    params, report = tune_scann(embeddings, tuning_queries, k=k, target_recall=target_recall, progress=progress,
+                                exact=exact)
     report = report.to_dict()
-    exact = exact_neighbours(embeddings, tuning_queries, min(k, len(embeddings)))
     # The layer trains its own tree (k-means is randomised): measure what was
     # built, and search wider while it falls short of the target.
     report["built"] = []

@@ -112,7 +112,7 @@ def recall_at_k(found, exact):
 
 
 def tune_scann(embeddings, queries, k=10, target_recall=0.95, num_leaves=None, dimensions_per_block=(2,),
-               leaves_to_search=None, reordering=None, progress=False):
+               leaves_to_search=None, reordering=None, progress=False, exact=None):
     """Chooses ScaNN parameters reaching `target_recall` at the highest throughput.
 
     Builds one ScaNN searcher (pybind API, the same algorithm as the TF op) per
@@ -130,6 +130,8 @@ def tune_scann(embeddings, queries, k=10, target_recall=0.95, num_leaves=None, d
             grid from 1 to all the leaves).
         reordering: re-ordering sizes to try, or None (`k` to `50 k`).
         progress: bool. Print each point.
+        exact: the queries' exact top-k positions if already computed
+            (`exact_neighbours`), or None.
 
     Returns:
         `(ScannParams, TuningReport)`. When no point reaches the target, the
@@ -148,7 +150,7 @@ def tune_scann(embeddings, queries, k=10, target_recall=0.95, num_leaves=None, d
                                    for v in np.geomspace(1, num_leaves, num=12)})
     if reordering is None:
         reordering = sorted({min(num_documents, r) for r in (k, 2 * k, 5 * k, 10 * k, 20 * k, 50 * k)})
-    exact = exact_neighbours(embeddings, queries, k)
+    exact = exact_neighbours(embeddings, queries, k) if exact is None else np.asarray(exact)
 
     points, build_seconds = [], 0.0
     for block in dimensions_per_block:
