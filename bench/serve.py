@@ -9,7 +9,9 @@ process, then measures:
 - `--clients` concurrent clients with keep-alive connections, each sending
   `--requests` `GET /search` requests back to back: throughput, p50 and p99
   latency, errors (any answer other than 200);
-- the server's resident memory before and after the load.
+- the server's resident memory before and after the load, and sampled every
+  2 s during it: growth over the last three quarters of the load (after the
+  16 connections' threads and buffers exist) tells a leak from warm-up.
 
 Writes `bench/results/serve.json` (atomically).
 
@@ -147,12 +149,22 @@ def main(argv=None):
                 errors[c] += not ok
 
         threads = [threading.Thread(target=run, args=(c,)) for c in range(args.clients)]
+        samples, sampling = [], threading.Event()
+
+        def sample():
+            while not sampling.wait(2.0):
+                samples.append((round(time.perf_counter() - start, 1), rss_bytes(server.pid)))
+
         start = time.perf_counter()
         for thread in threads:
             thread.start()
+        sampler = threading.Thread(target=sample)
+        sampler.start()
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - start
+        sampling.set()
+        sampler.join()
         memory_after = rss_bytes(server.pid)
         total = args.clients * args.requests
         load = {"clients": args.clients, "requests": total, "seconds": round(elapsed, 1),
@@ -164,11 +176,16 @@ def main(argv=None):
         server.terminate()
         server.wait(timeout=30)
 
+    quarter = next((rss for t, rss in samples if t >= elapsed / 4), memory_before)
     result = {"single_client": single, "load": load,
               "server_memory": {"before_bytes": memory_before, "after_bytes": memory_after,
-                                "growth_bytes": memory_after - memory_before},
+                                "growth_bytes": memory_after - memory_before,
+                                "at_first_quarter_bytes": quarter,
+                                "growth_over_last_three_quarters_bytes": memory_after - quarter,
+                                "samples_seconds_bytes": samples},
               "cpus": os.cpu_count(), "documents": 5183}
-    print(f"server memory: {memory_before / 1e6:.0f} MB before, {memory_after / 1e6:.0f} MB after")
+    print(f"server memory: {memory_before / 1e6:.0f} MB before, {quarter / 1e6:.0f} MB a quarter into the load, "
+          f"{memory_after / 1e6:.0f} MB after")
     from tfsearch.utils.atomic import atomic_write_text
 
     atomic_write_text(args.output, json.dumps(result, indent=2) + "\n")

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import REPO, make_tiny_encoder
-from tfsearch.export import ExportAuditError, audit_ops, export_search_model, versions
+from tfsearch.export import ExportAuditError, audit_ops, export_search_model, signature_defaults, versions
 from tfsearch.export.op_audit import check_audit
 from tfsearch.index import BruteForceIndex
 
@@ -86,6 +86,22 @@ def test_versions_count_up_and_k_is_checked(encoder, embeddings, tmp_path):
         model.signatures["search"](queries=tf.constant(["x"]), k=tf.constant(3), diversity=tf.constant(0.0))
     info = json.loads((second / "tfsearch_export.json").read_text())
     assert info["flavour"] == "brute_force" and info["max_k"] == 2
+
+
+def test_k_and_diversity_are_optional_inputs_with_stored_defaults(encoder, embeddings, tmp_path):
+    index = BruteForceIndex(k=3).index(embeddings, IDS)
+    version_dir, _ = export_search_model(encoder, index, tmp_path / "m", num_candidates=6, max_k=5)
+    # TensorFlow Serving fills inputs missing from a request with SignatureDef.defaults:
+    # k = min(10, max_k) = 5, diversity = 0 (pure relevance).
+    defaults = signature_defaults(version_dir)
+    for name in ("serving_default", "search", "search_embeddings"):
+        assert defaults[name] == {"k": 5, "diversity": 0.0}
+    assert "encode_query" not in defaults
+    model = tf.saved_model.load(str(version_dir))
+    out = model.signatures["serving_default"](queries=tf.constant(QUERIES), **{
+        name: tf.constant(value) for name, value in defaults["serving_default"].items()})
+    _, ids = index.search(encoder(tf.constant(QUERIES)).numpy(), k=5)
+    assert out["ids"].numpy().astype(str).tolist() == ids
 
 
 def test_ops_outside_the_flavour_are_refused():

@@ -18,6 +18,12 @@ def test_status_and_predict_in_tf_serving_shape(served):
     assert [p["ids"] for p in rows.json()["predictions"]] == expected
     columns = client.post("/v1/models/tiny:predict", json={"inputs": {"queries": ["the cat", "bread"], "k": 3}})
     assert columns.json()["outputs"]["ids"] == expected
+    # Left out, k and diversity take the SignatureDef's defaults, as in TensorFlow
+    # Serving: k = min(10, max_k = 5) = 5, diversity 0 (the index's order).
+    _, top5 = index.search(encoder(tf.constant(["the cat"])).numpy(), k=5)
+    bare = client.post("/v1/models/tiny:predict", json={"inputs": {"queries": ["the cat"]}})
+    assert bare.json()["outputs"]["ids"] == top5
+    assert [r["id"] for r in client.get("/search", params={"q": "the cat"}).json()["results"]] == top5[0]
     encoded = client.post("/v1/models/tiny:predict",
                           json={"signature_name": "encode_query", "instances": ["the cat"]}).json()
     assert len(encoded["predictions"][0]["embeddings"]) == 16

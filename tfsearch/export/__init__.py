@@ -1,7 +1,8 @@
 """SavedModel exports for TensorFlow Serving: the search graph, versioned atomic writes, the op audit."""
 
 from tfsearch.export.op_audit import ExportAuditError, audit_ops, saved_model_ops
-from tfsearch.export.saved_model_export import export_search_model, versions
+from tfsearch.export.saved_model_export import export_search_model, signature_defaults, versions
 from tfsearch.export.search_module import SearchModule
 
-__all__ = ["ExportAuditError", "SearchModule", "audit_ops", "export_search_model", "saved_model_ops", "versions"]
+__all__ = ["ExportAuditError", "SearchModule", "audit_ops", "export_search_model", "saved_model_ops", "signature_defaults",
+           "versions"]

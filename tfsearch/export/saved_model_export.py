@@ -26,6 +26,21 @@ def versions(base_path):
     return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
 
 
+def signature_defaults(export_dir):
+    """`{signature: {input: value}}`: the default input values stored in a SavedModel's SignatureDefs.
+
+    TensorFlow Serving fills an input missing from a request with its default
+    (`SignatureDef.defaults`); `tf.saved_model.load`'s signature functions do
+    not, so `tfsearch serve` reads them here.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((pathlib.Path(export_dir) / "saved_model.pb").read_bytes())
+    return {name: {alias: tf.make_ndarray(value).item() for alias, value in signature.defaults.items()}
+            for name, signature in proto.meta_graphs[0].signature_def.items() if signature.defaults}
+
+
 def export_search_model(query_encoder, index, base_path, document_encoder=None, document_embeddings=None,
                         method="mmr", num_candidates=100, max_k=100, warmup_queries=("example query",),
                         metadata=None, titles=None):
@@ -80,6 +95,7 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
                         else "TensorFlow Serving built with ScaNN's ops (stock TensorFlow Serving cannot load it)"),
             "signatures": sorted(module.signatures()),
             "method": method, "num_candidates": module.num_candidates, "max_k": module.max_k,
+            "defaults": {"k": module.default_k, "diversity": 0.0},
             "num_documents": index.num_documents, "embedding_dim": query_encoder.embedding_dim,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "metadata": metadata or {},

@@ -11,8 +11,10 @@ class SearchModule(tf.Module):
 
     - `encode_query(queries)`: string `[batch]` -> `{"embeddings": [batch, dim]}`;
     - `encode_document(documents)`: string `[batch]` -> `{"embeddings": [batch, dim]}`;
-    - `search(queries, k, diversity)`: string `[batch]`, int32 scalar `k` in
-      [1, max_k], float32 scalar `diversity` in [0, 1] (0: pure relevance) ->
+    - `search(queries, k=min(10, max_k), diversity=0.0)`: string `[batch]`,
+      int32 scalar `k` in [1, max_k], float32 scalar `diversity` in [0, 1]
+      (0: pure relevance); both optional, saved as the SignatureDef's
+      `defaults` ->
       `{"ids": string [batch, k], "scores": float32 [batch, k], "positions":
       int32 [batch, k]}`: the index retrieves the top `num_candidates` by inner
       product, `DiversityReranker` re-ranks them at the requested balance, and
@@ -75,12 +77,24 @@ class SearchModule(tf.Module):
         self.encode_document = tf.function(
             lambda documents: {"embeddings": self.document_encoder(documents)},
             input_signature=[tf.TensorSpec([None], tf.string, name="documents")])
-        self.search = tf.function(self._search, input_signature=[
+        # `k` and `diversity` may be left out of a request: Python defaults
+        # that are tensors become the SignatureDef's `defaults`, which
+        # TensorFlow Serving fills in (`tfsearch serve` reads the same values).
+        self.default_k = min(10, self.max_k)
+        default_k, default_diversity = tf.constant(self.default_k, tf.int32), tf.constant(0.0, tf.float32)
+
+        def search(queries, k=default_k, diversity=default_diversity):
+            return self._search(queries, k, diversity)
+
+        def search_embeddings(query_embeddings, k=default_k, diversity=default_diversity):
+            return self._search_embeddings(query_embeddings, k, diversity)
+
+        self.search = tf.function(search, input_signature=[
             tf.TensorSpec([None], tf.string, name="queries"),
             tf.TensorSpec([], tf.int32, name="k"),
             tf.TensorSpec([], tf.float32, name="diversity"),
         ])
-        self.search_embeddings = tf.function(self._search_embeddings, input_signature=[
+        self.search_embeddings = tf.function(search_embeddings, input_signature=[
             tf.TensorSpec([None, dim], tf.float32, name="query_embeddings"),
             tf.TensorSpec([], tf.int32, name="k"),
             tf.TensorSpec([], tf.float32, name="diversity"),

@@ -96,11 +96,12 @@ def create_app(base_path, model_name=None, poll_seconds=1.0, store=None):
     @app.get("/search", summary="Search with a text query")
     def search(q: str = Query(..., description="the query text"),
                k: int = Query(None, description="results wanted (default: 10, or the export's max_k if lower)"),
-               diversity: float = Query(0.0, description="0 = pure relevance, 1 = most diverse")):
+               diversity: float = Query(None, description="0 = pure relevance (default), 1 = most diverse")):
         loaded = store.current
+        defaults = _defaults(loaded, "search")
         query = _check_query(q)
-        k = _check_k(min(10, max_k(loaded)) if k is None else k, max_k(loaded))
-        diversity = _check_diversity(diversity)
+        k = _check_k(defaults["k"] if k is None else k, max_k(loaded))
+        diversity = _check_diversity(defaults["diversity"] if diversity is None else diversity)
         out = loaded.signature("search")(queries=tf.constant([query]), k=tf.constant(k, tf.int32),
                                          diversity=tf.constant(diversity, tf.float32))
         ids = [i.decode("utf-8") for i in out["ids"].numpy()[0]]
@@ -151,12 +152,20 @@ def _check_diversity(value):
     return float(value)
 
 
+def _defaults(loaded, signature_name):
+    """The values TensorFlow Serving would fill in for `k` and `diversity` (the SignatureDef's defaults)."""
+    stored = loaded.defaults.get(signature_name, {})
+    return {"k": stored.get("k", min(10, int(loaded.info.get("max_k", 100)))),
+            "diversity": stored.get("diversity", 0.0)}
+
+
 def _predict(loaded, body, limit):
     """TensorFlow Serving's predict semantics for the `search`, `encode_query` and `encode_document` signatures."""
     signature_name = body.get("signature_name", "serving_default")
     if signature_name not in ("serving_default", "search", "encode_query", "encode_document"):
         raise BadRequest(f"unknown signature {signature_name!r}")
     text_input = "documents" if signature_name == "encode_document" else "queries"
+    defaults = _defaults(loaded, signature_name)
     if ("instances" in body) == ("inputs" in body):
         raise BadRequest("give exactly one of `instances` (row format) or `inputs` (columnar format)")
     row_format = "instances" in body
@@ -170,14 +179,14 @@ def _predict(loaded, body, limit):
                 texts.append(instance)
             elif isinstance(instance, dict) and text_input in instance:
                 texts.append(instance[text_input])
-                k_values.add(instance.get("k", min(10, limit)))
-                diversities.add(instance.get("diversity", 0.0))
+                k_values.add(instance.get("k", defaults["k"]))
+                diversities.add(instance.get("diversity", defaults["diversity"]))
             else:
                 raise BadRequest(f"each instance must be a string or an object with `{text_input}`")
         if len(k_values) > 1 or len(diversities) > 1:
             raise BadRequest("`k` and `diversity` must be the same for every instance of a request")
-        k = k_values.pop() if k_values else min(10, limit)
-        diversity = diversities.pop() if diversities else 0.0
+        k = k_values.pop() if k_values else defaults["k"]
+        diversity = diversities.pop() if diversities else defaults["diversity"]
     else:
         inputs = body["inputs"]
         if isinstance(inputs, (str, list)):
@@ -186,8 +195,8 @@ def _predict(loaded, body, limit):
             raise BadRequest(f"`inputs` must be an object with `{text_input}`")
         texts = inputs[text_input]
         texts = [texts] if isinstance(texts, str) else texts
-        k = inputs.get("k", min(10, limit))
-        diversity = inputs.get("diversity", 0.0)
+        k = inputs.get("k", defaults["k"])
+        diversity = inputs.get("diversity", defaults["diversity"])
     if not isinstance(texts, list) or not texts or len(texts) > MAX_BATCH:
         raise BadRequest(f"`{text_input}` must be a list of 1 to {MAX_BATCH} strings")
     texts = [_check_query(t) for t in texts]

@@ -7,7 +7,7 @@ import threading
 
 import tensorflow as tf
 
-from tfsearch.export.saved_model_export import EXPORT_INFO_FILE, TITLES_FILE, versions
+from tfsearch.export.saved_model_export import EXPORT_INFO_FILE, TITLES_FILE, signature_defaults, versions
 
 
 @dataclasses.dataclass
@@ -18,6 +18,7 @@ class LoadedVersion:
     model: object
     info: dict
     titles: dict
+    defaults: dict = dataclasses.field(default_factory=dict)  # {signature: {input: value}}, as TF Serving fills them
 
     def signature(self, name):
         return self.model.signatures[name]
@@ -59,7 +60,7 @@ class ModelStore:
         info = json.loads((folder / EXPORT_INFO_FILE).read_text()) if (folder / EXPORT_INFO_FILE).is_file() else {}
         titles_path = folder / "assets.extra" / TITLES_FILE
         titles = json.loads(titles_path.read_text()) if titles_path.is_file() else {}
-        return LoadedVersion(version, model, info, titles)
+        return LoadedVersion(version, model, info, titles, signature_defaults(folder))
 
     def refresh(self):
         """Loads and switches to a higher version if there is one; returns the version served."""
