@@ -179,3 +179,53 @@ def test_each_k_runs_the_smallest_reranking_depth_with_the_same_results(encoder,
     for k in (1, 5, 10, 15, 25):
         assert ids(k, 0.5) == [row[:k] for row in deepest]
     assert ids(15, 0.0) == [row[:15] for row in index.search(encoder(queries).numpy(), k=15)[1]]
+
+
+def expected_prf_search(encoder, index, queries, m, beta, k):
+    """In-process reference of search with PRF: top m, numpy Rocchio, search again."""
+    query_embeddings = encoder(tf.constant(queries)).numpy()
+    _, feedback = index.search(query_embeddings, k=m)
+    rows = np.asarray(index.embeddings)[[[index.identifiers.index(d) for d in row] for row in feedback]]
+    expanded = (1 - beta) * query_embeddings + beta * rows.mean(axis=1)
+    expanded /= np.linalg.norm(expanded, axis=1, keepdims=True)
+    return index.search(expanded, k=k)
+
+
+def test_export_with_pseudo_relevance_feedback_serves_the_same_top_k_in_a_fresh_process(encoder, tmp_path):
+    docs = [f"{a} {b}" for a in DOCS for b in ("cat", "dog", "bread", "world", "search")]
+    doc_ids = [f"x{i}" for i in range(len(docs))]
+    index = BruteForceIndex(k=3).index(encoder(tf.constant(docs)).numpy(), doc_ids)
+    version_dir, audit = export_search_model(encoder, index, tmp_path / "prf", num_candidates=10, max_k=5,
+                                             prf_documents=3, prf_beta=0.8)
+    assert audit["allowed"] and not audit["unknown"]  # still stock TensorFlow Serving
+    info = json.loads((version_dir / "tfsearch_export.json").read_text())
+    assert info["prf_documents"] == 3 and info["prf_beta"] == 0.8
+    got = search_in_fresh_process(version_dir)
+    scores, ids = expected_prf_search(encoder, index, QUERIES, m=3, beta=0.8, k=3)
+    assert got["ids"] == ids
+    np.testing.assert_allclose(got["scores"], scores, atol=1e-5)
+    _, plain = index.search(encoder(tf.constant(QUERIES)).numpy(), k=3)
+    assert got["ids"] != plain  # the expansion changed some ranking
+    assert len(got["diverse"]) == len(QUERIES)  # re-ranking runs after the expansion
+
+
+def test_prf_with_scann_and_bad_settings(encoder):
+    from tfsearch.export import SearchModule
+    from tfsearch.index.scann_index import ScannIndex
+    from tfsearch.index.scann_tuning import ScannParams
+
+    docs = [f"{a} {b}" for a in DOCS for b in ("cat", "dog", "bread", "world", "search")]
+    doc_ids = [f"x{i}" for i in range(len(docs))]
+    doc_embeddings = encoder(tf.constant(docs)).numpy()
+    index = ScannIndex(k=3, params=ScannParams(num_leaves=2, num_leaves_to_search=2,
+                                               num_reordering_candidates=40)).index(doc_embeddings, doc_ids)
+    module = SearchModule(encoder, encoder, index, document_embeddings=doc_embeddings, num_candidates=6, max_k=5,
+                          prf_documents=2, prf_beta=0.5)
+    out = module.search(tf.constant(QUERIES), tf.constant(3), tf.constant(0.0))
+    exact = BruteForceIndex(k=3).index(doc_embeddings, doc_ids)
+    _, ids = expected_prf_search(encoder, exact, QUERIES, m=2, beta=0.5, k=3)
+    assert out["ids"].numpy().astype(str).tolist() == ids  # all leaves searched: ScaNN finds the exact top k
+    for kwargs, message in (({"prf_documents": -1}, "prf_documents must be an integer >= 0"),
+                            ({"prf_documents": 2, "prf_beta": 1.5}, r"prf_beta must be in \[0, 1\]")):
+        with pytest.raises(ValueError, match=message):
+            SearchModule(encoder, encoder, exact, **kwargs)

@@ -43,7 +43,7 @@ def signature_defaults(export_dir):
 
 def export_search_model(query_encoder, index, base_path, document_encoder=None, document_embeddings=None,
                         method="mmr", num_candidates=100, max_k=100, warmup_queries=("example query",),
-                        metadata=None, titles=None):
+                        metadata=None, titles=None, prf_documents=0, prf_beta=0.5):
     """Writes the next version of a search model under `base_path` (`base_path/<version>/`).
 
     The SavedModel has the signatures of `SearchModule` (`serving_default` =
@@ -61,6 +61,10 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
         base_path: the model's folder (TensorFlow Serving's `--model_base_path`).
         document_embeddings: the index's rows, needed for `scann`.
         method, num_candidates, max_k: see `SearchModule`.
+        prf_documents, prf_beta: in-graph pseudo-relevance feedback (see
+            `SearchModule`): `search` retrieves each query's top
+            `prf_documents`, expands the query with them and searches again
+            before re-ranking; 0 (the default) exports plain search.
         warmup_queries: texts of the warm-up requests (`assets.extra`).
         metadata: JSON-serialisable dict stored in `tfsearch_export.json`.
         titles: optional `{doc_id: title}` written to `assets.extra/titles.json`
@@ -74,7 +78,8 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
     """
     document_encoder = document_encoder or query_encoder
     module = SearchModule(query_encoder, document_encoder, index, document_embeddings=document_embeddings,
-                          method=method, num_candidates=num_candidates, max_k=max_k)
+                          method=method, num_candidates=num_candidates, max_k=max_k,
+                          prf_documents=prf_documents, prf_beta=prf_beta)
     flavour = module.backend
     base = pathlib.Path(base_path)
     base.mkdir(parents=True, exist_ok=True)
@@ -96,6 +101,7 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
             "signatures": sorted(module.signatures()),
             "method": method, "num_candidates": module.num_candidates, "max_k": module.max_k,
             "defaults": {"k": module.default_k, "diversity": 0.0},
+            "prf_documents": module.prf_documents, "prf_beta": module.prf_beta if module.prf_documents else None,
             "num_documents": index.num_documents, "embedding_dim": query_encoder.embedding_dim,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "metadata": metadata or {},

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from tfsearch.index.brute_force_index import BruteForceIndex
 from tfsearch.layers.diversity_reranker import DiversityReranker
+from tfsearch.layers.pseudo_relevance_feedback import PseudoRelevanceFeedback
 
 
 class SearchModule(tf.Module):
@@ -20,7 +21,11 @@ class SearchModule(tf.Module):
       product, `DiversityReranker` re-ranks them at the requested balance, and
       the first `k` are returned with their relevance scores (cosine) and
       their rows in the index. Rows beyond the corpus have id "", score -inf
-      and position -1.
+      and position -1. With `prf_documents > 0` the query embeddings are
+      first expanded with pseudo-relevance feedback: the index retrieves each
+      query's top `prf_documents`, `PseudoRelevanceFeedback` moves the query
+      towards their mean (`prf_beta`), and the expanded query is what
+      retrieves the candidates (the returned scores are its cosines).
 
     Args:
         query_encoder: `BertEncoder` of the queries.
@@ -33,20 +38,28 @@ class SearchModule(tf.Module):
         method: re-ranking method, `"mmr"` or `"dpp"`.
         num_candidates: int. Candidates re-ranked per query.
         max_k: int. The largest `k` a request may ask for.
+        prf_documents: int >= 0. Feedback documents of the in-graph query
+            expansion (0, the default: off).
+        prf_beta: float in [0, 1]. Weight of the feedback documents' mean.
 
     Example:
     ```python
     module = SearchModule(encoder, encoder, BruteForceIndex().index(doc_embeddings, doc_ids))
     out = module.search(tf.constant(["query"]), tf.constant(10), tf.constant(0.3))
     # out["ids"]: [1, 10] strings; tf.saved_model.save(module, path, signatures=module.signatures())
+    expanding = SearchModule(encoder, encoder, index, prf_documents=3, prf_beta=0.5)  # search, expand, search
     ```
     """
 
     def __init__(self, query_encoder, document_encoder, index, document_embeddings=None, method="mmr",
-                 num_candidates=100, max_k=100):
+                 num_candidates=100, max_k=100, prf_documents=0, prf_beta=0.5):
         super().__init__(name="tfsearch_search")
         if method not in ("mmr", "dpp"):
             raise ValueError(f"method must be 'mmr' or 'dpp' for an export (aspects need labels), got {method!r}")
+        if isinstance(prf_documents, bool) or int(prf_documents) != prf_documents or prf_documents < 0:
+            raise ValueError(f"prf_documents must be an integer >= 0 (0: no query expansion), got {prf_documents!r}")
+        if not 0.0 <= float(prf_beta) <= 1.0:
+            raise ValueError(f"prf_beta must be in [0, 1], got {prf_beta!r}")
         num_documents = index.num_documents
         self.num_candidates = int(min(num_candidates, num_documents))
         self.max_k = int(min(max_k, self.num_candidates))
@@ -69,6 +82,10 @@ class SearchModule(tf.Module):
         # depth >= k (the greedy loop costs one step per result).
         self.depths = sorted({d for d in (10, 20, 50) if d < self.max_k} | {self.max_k})
         self.rerankers = [DiversityReranker(k=d, method=method, name=f"diversity_reranker_{d}") for d in self.depths]
+        self.prf_documents = int(min(prf_documents, num_documents))
+        self.prf_beta = float(prf_beta)
+        self.prf = (PseudoRelevanceFeedback(self.prf_documents, self.prf_beta, name="pseudo_relevance_feedback")
+                    if self.prf_documents else None)
         dim = query_encoder.embedding_dim
 
         self.encode_query = tf.function(
@@ -114,9 +131,22 @@ class SearchModule(tf.Module):
         embeddings = tf.gather(self.document_embeddings, tf.maximum(positions, 0))
         return scores, positions, embeddings
 
+    def _expand(self, query_embeddings):
+        """Pseudo-relevance feedback: the queries moved towards the mean of their top `prf_documents`."""
+        m = self.prf_documents
+        if self.backend == "brute_force":
+            _, positions = self.index.top_k_positions(query_embeddings, m)
+            return self.prf(query_embeddings, tf.gather(self.index._embeddings, positions))
+        _, ids = self.scann_layer(query_embeddings, k=m)
+        positions = self.position_of.lookup(tf.ensure_shape(ids, [None, m]))  # -1: a slot ScaNN left empty
+        documents = tf.gather(self.document_embeddings, tf.maximum(positions, 0))
+        return self.prf(query_embeddings, documents, mask=positions >= 0)
+
     def _search_embeddings(self, query_embeddings, k, diversity):
         tf.debugging.assert_greater_equal(k, 1, message="k must be at least 1")
         tf.debugging.assert_less_equal(k, self.max_k, message=f"k must be at most {self.max_k}")
+        if self.prf is not None:
+            query_embeddings = self._expand(query_embeddings)
         scores, positions, embeddings = self._candidates(query_embeddings)
         valid = positions >= 0
 
