@@ -129,9 +129,13 @@ def test_index_build_search_and_evaluate_through_the_index(backend, quantization
     assert proc.returncode == 0, proc.stderr
     assert "Query: planets and stars" in proc.stdout and "  3. " in proc.stdout
 
-    proc = run_cli("export", "--index", str(index), "--output", str(tmp_path / "saved" / "demo"), "--max-k", "20")
+    prf = ["--prf-documents", "2", "--prf-beta", "0.3"] if backend == "brute_force" else []
+    proc = run_cli("export", "--index", str(index), "--output", str(tmp_path / "saved" / "demo"), "--max-k", "20", *prf)
     assert proc.returncode == 0, proc.stderr
     assert f"Wrote {tmp_path / 'saved' / 'demo' / '1'} ({backend};" in proc.stdout
+    assert ("expands each query with its top 2 documents (beta 0.3)" in proc.stdout) == bool(prf)
+    export_info = json.loads((tmp_path / "saved" / "demo" / "1" / "tfsearch_export.json").read_text())
+    assert export_info["prf_documents"] == (2 if prf else 0)
     assert ("TensorFlow Serving build with ScaNN's ops" in proc.stdout) == (backend == "scann")
     assert (tmp_path / "saved" / "demo" / "1" / "saved_model.pb").is_file()
 
@@ -148,6 +152,69 @@ def test_index_build_search_and_evaluate_through_the_index(backend, quantization
 
     proc = run_cli("index", "build", "--data", str(DEMO_DIR), "--model", str(model), "--output", str(index))
     assert proc.returncode == 2 and "already exists" in proc.stderr
+
+
+def test_evaluate_hybrid_rrf_on_a_tiny_beir_folder(tiny_encoder, tmp_path):
+    model = tiny_encoder.save_to_directory(tmp_path / "model")
+    data = write_beir(tmp_path / "data")
+    out = tmp_path / "out"
+    proc = run_cli("evaluate", "--data", str(data), "--model", str(model), "--output", str(out), "--top-k", "3",
+                   "--hybrid", "rrf", "--rrf-k", "10", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("measure"))
+    assert header.split() == ["measure", "dense", "bm25", "fused"]  # one table, the runs side by side
+    summary = json.loads((out / "metrics.json").read_text())
+    assert list(summary) == ["dense", "bm25", "fused"] and set(summary["fused"]) == {"nDCG@10", "R@100", "RR@10",
+                                                                                       "AP@100"}
+    assert summary["bm25"]["nDCG@10"] == 1.0  # "cats" and "dogs" are exact (stemmed) matches
+    for name in ("dense", "bm25", "fused"):
+        assert json.loads((out / name / "metrics.json").read_text()) == summary[name]
+        assert (out / name / "run.trec").read_text().strip()
+    assert json.loads((out / "info.json").read_text())["rrf_k"] == 10.0
+
+
+def test_evaluate_linear_fusion_with_prf_in_process(tiny_encoder, tmp_path, capsys):
+    model = tiny_encoder.save_to_directory(tmp_path / "model")
+    data = write_beir(tmp_path / "data")
+    out = tmp_path / "out"
+    assert cli.main(["evaluate", "--data", str(data), "--model", str(model), "--output", str(out), "--top-k", "3",
+                     "--hybrid", "linear", "--fusion-weight", "0.7", "--prf-documents", "2", "--prf-beta", "0.4",
+                     "--no-progress"]) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("measure"))
+    assert header.split() == ["measure", "dense", "dense+prf", "bm25", "fused"]
+    info = json.loads((out / "info.json").read_text())
+    assert (info["fusion"], info["fusion_weight"], info["prf_documents"], info["prf_beta"]) == ("linear", 0.7, 2, 0.4)
+    assert (out / "dense_prf" / "run.trec").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--hybrid", "rrf", "--fusion-weight", "0.3"], "--fusion-weight applies to --hybrid linear only"),
+    (["--hybrid", "linear", "--rrf-k", "5"], "--rrf-k applies to --hybrid rrf only"),
+    (["--prf-beta", "0.3"], "--prf-beta needs --prf-documents"),
+    (["--hybrid", "rrf", "--rerank", "mmr"], "--rerank cannot be combined"),
+    (["--prf-documents", "2", "--aspect-field", "topic"], "--aspect-field is not supported"),
+])
+def test_bad_hybrid_combinations_are_clear_errors(tmp_path, capsys, args, message):
+    good = write_beir(tmp_path / "good")
+    assert cli.main(["evaluate", "--data", str(good), "--output", str(tmp_path / "out"), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tfsearch evaluate: error:") and message in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--hybrid", "max"], "invalid choice"),
+    (["--hybrid", "rrf", "--rrf-k", "-1"], "expected a number >= 0"),
+    (["--hybrid", "linear", "--fusion-weight", "1.5"], "expected a number in [0, 1]"),
+    (["--prf-documents", "-2"], "expected an integer >= 0"),
+    (["--prf-documents", "2", "--prf-beta", "x"], "expected a number in [0, 1]"),
+])
+def test_bad_hybrid_numbers_are_rejected_by_the_parser(args, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["evaluate", "--data", "x", *args])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
 
 
 def test_index_and_search_bad_input(tmp_path, capsys):

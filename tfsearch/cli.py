@@ -100,6 +100,7 @@ def cmd_evaluate(args):
     from tfsearch.eval.retrieval_evaluation import evaluate_retrieval
 
     parse_measures(args.measures)  # fail fast, before any encoding
+    hybrid = _check_hybrid_flags(args)
     config = _tradeoff_config(args) if args.rerank else None
     data = BeirDataset(args.data)
     qrels = data.qrels(args.split)  # validates the data before the slow part
@@ -114,6 +115,8 @@ def cmd_evaluate(args):
         index, _ = load_index(args.index, encoder_fingerprint=model_fingerprint(encoder))
         if args.top_k > index.num_documents:
             args.top_k = index.num_documents
+    if hybrid:
+        return _evaluate_hybrid(args, encoder, data, qrels, index)
     result = evaluate_retrieval(
         encoder, data, split=args.split, output_dir=args.output, top_k=args.top_k, measures=args.measures,
         batch_size=args.batch_size, progress=not args.no_progress, qrels=qrels, aspect_field=args.aspect_field,
@@ -122,6 +125,39 @@ def cmd_evaluate(args):
     print(result.format_table())
     if args.output:
         print(f"Wrote {args.output}/run.trec, {args.output}/metrics.json and {args.output}/info.json")
+    return 0
+
+
+def _check_hybrid_flags(args):
+    """True when `evaluate` runs the hybrid path (`--hybrid` or `--prf-documents`); refuses flags that do not fit."""
+    hybrid = bool(args.hybrid or args.prf_documents)
+    if hybrid and args.rerank:
+        raise ValueError("--rerank cannot be combined with --hybrid or --prf-documents; run them separately.")
+    if hybrid and args.aspect_field:
+        raise ValueError("--aspect-field is not supported with --hybrid or --prf-documents.")
+    if args.rrf_k is not None and args.hybrid != "rrf":
+        raise ValueError("--rrf-k applies to --hybrid rrf only.")
+    if args.fusion_weight is not None and args.hybrid != "linear":
+        raise ValueError("--fusion-weight applies to --hybrid linear only.")
+    if args.prf_beta is not None and not args.prf_documents:
+        raise ValueError("--prf-beta needs --prf-documents M (M >= 1 feedback documents).")
+    return hybrid
+
+
+def _evaluate_hybrid(args, encoder, data, qrels, index):
+    from tfsearch.hybrid import evaluate_hybrid
+    from tfsearch.hybrid.hybrid_evaluation import RUN_FOLDERS
+
+    result = evaluate_hybrid(
+        encoder, data, split=args.split, fusion=args.hybrid, rrf_k=60 if args.rrf_k is None else args.rrf_k,
+        fusion_weight=0.5 if args.fusion_weight is None else args.fusion_weight, prf_documents=args.prf_documents,
+        prf_beta=0.5 if args.prf_beta is None else args.prf_beta, output_dir=args.output, top_k=args.top_k,
+        measures=args.measures, batch_size=args.batch_size, progress=not args.no_progress, qrels=qrels, index=index,
+        document_encoder=_load_document_encoder(args.model, args.max_length, args.bf16))
+    print(result.format_table())
+    if args.output:
+        folders = ", ".join(f"{RUN_FOLDERS[name]}/" for name in result.runs)
+        print(f"Wrote run.trec, metrics.json and info.json in {args.output}/ {folders}, and {args.output}/metrics.json")
     return 0
 
 
@@ -296,10 +332,14 @@ def cmd_export(args):
     version_dir, audit = export_search_model(
         encoder, index, args.output, document_encoder=document_encoder,
         document_embeddings=np.asarray(index.embeddings), method=args.method, num_candidates=args.candidates,
-        max_k=args.max_k, metadata={"model": model, "index": str(args.index)}, titles=titles)
+        max_k=args.max_k, metadata={"model": model, "index": str(args.index)}, titles=titles,
+        prf_documents=args.prf_documents, prf_beta=args.prf_beta)
     flavour = "brute_force" if not audit["scann"] else "scann"
     print(f"Wrote {version_dir} ({flavour}; signatures serving_default = search, encode_query, encode_document, "
           "search_embeddings)")
+    if args.prf_documents:
+        print(f"search expands each query with its top {args.prf_documents} documents (beta {args.prf_beta}) "
+              "before retrieving the candidates")
     print(f"Ops outside core TensorFlow: {', '.join(audit['custom_ops']) or 'none'} (assets.extra/op_audit.json)")
     if flavour == "scann":
         print("This export needs a TensorFlow Serving build with ScaNN's ops; stock TensorFlow Serving cannot load "
@@ -418,6 +458,20 @@ def build_parser():
     g.add_argument("--aspect-field",
                    help="document metadata field with aspect labels (e.g. subtopic, genre): adds alpha-nDCG@10 and "
                         "coverage@10 (ILD@10 is always reported); needed by --rerank aspects")
+    g = p.add_argument_group("hybrid retrieval and query expansion (dense, bm25 and fused runs side by side)")
+    g.add_argument("--hybrid", choices=["rrf", "linear"],
+                   help="also run BM25 (bm25s; English stopwords and stemming; title + text) and fuse it with the dense "
+                        "run: rrf = reciprocal-rank fusion, linear = convex combination of scores min-max normalised "
+                        "per query; writes OUT/dense/, OUT/bm25/, OUT/fused/ (run.trec, metrics.json) and "
+                        "OUT/metrics.json")
+    g.add_argument("--rrf-k", type=_non_negative_float, help="RRF constant: score = sum 1/(k + rank) (default: 60)")
+    g.add_argument("--fusion-weight", type=_unit_interval,
+                   help="--hybrid linear: the dense score's share in [0, 1] (default: 0.5)")
+    g.add_argument("--prf-documents", type=_non_negative_int, default=0, metavar="M",
+                   help="pseudo-relevance feedback: expand each dense query with its top M documents and search "
+                        "again (reported as dense+prf; fused instead of plain dense) (default: 0, off)")
+    g.add_argument("--prf-beta", type=_unit_interval,
+                   help="weight of the feedback documents' mean: normalise((1 - B) q + B mean) (default: 0.5)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("index", help="Index tools (see `tfsearch index build --help`).",
@@ -465,6 +519,11 @@ def build_parser():
     p.add_argument("--method", choices=["mmr", "dpp"], default="mmr", help="re-ranking method (default: mmr)")
     p.add_argument("--candidates", type=_positive_int, default=100, help="candidates re-ranked (default: 100)")
     p.add_argument("--max-k", type=_positive_int, default=100, help="largest k a request may ask for (default: 100)")
+    p.add_argument("--prf-documents", type=_non_negative_int, default=0, metavar="M",
+                   help="in-graph pseudo-relevance feedback: search expands each query with its top M documents and "
+                        "searches again before re-ranking (default: 0, off)")
+    p.add_argument("--prf-beta", type=_unit_interval, default=0.5,
+                   help="weight of the feedback documents' mean (default: 0.5)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("serve", help="Serve an exported model over HTTP (TF Serving's REST API, /search, a page).",
@@ -495,6 +554,36 @@ def _fraction(text):
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _unit_interval(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
     return value
 
 
