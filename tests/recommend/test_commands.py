@@ -49,7 +49,7 @@ def test_evaluate_end_to_end(tmp_path, capsys):
     make_tiny_encoder().save_to_directory(tmp_path / "encoder")
     code = run(["recommend", "evaluate", "--data", str(tmp_path / "data"), "--model", str(tmp_path / "encoder"),
                 "--output", str(tmp_path / "out"), "--max-context", "3", "--epochs", "1", "--batch-size", "16",
-                "--id-epochs", "1", "--id-dim", "8", "--diversity", "0,0.5", "--max-length", "16", "--no-progress"])
+                "--id-epochs-choices", "1,2", "--id-dim", "8", "--diversity", "0,0.5", "--max-length", "16", "--no-progress"])
     assert code == 0
     printed = capsys.readouterr().out
     assert TEXT_MODEL in printed and ID_MODEL in printed and "alpha_nDCG@10" in printed
@@ -60,6 +60,11 @@ def test_evaluate_end_to_end(tmp_path, capsys):
         assert all(0.0 <= v <= 1.0 for v in metrics.values())
         assert [row["diversity"] for row in report["models"][name]["tradeoff"]] == [0.0, 0.5]
     assert report["split"]["test_users"] == 24
+    selection = report["models"][ID_MODEL]["training"]["epoch_selection"]
+    assert set(selection["validation_R@100_by_epochs"]) == {"1", "2"} and selection["epochs"] in (1, 2)
+    assert report["models"][TEXT_MODEL]["training"]["config"]["logq_correction"] is True
+    groups = report["models"][TEXT_MODEL]["by_item_frequency"]
+    assert sum(g["held_out_items"] for g in groups.values()) == 24
     assert (tmp_path / "out" / "comparison.md").is_file()
 
 

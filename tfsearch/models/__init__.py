@@ -2,6 +2,7 @@
 
 from tfsearch.models.bert_backbone import BertBackbone
 from tfsearch.models.bert_encoder import BertEncoder
+from tfsearch.models.context_query_tower import ContextQueryTower
 from tfsearch.models.presets import DEFAULT_PRESET, CheckpointNotFoundError, preset_dir
 
 
@@ -14,4 +15,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'tfsearch.models' has no attribute {name!r}")
 
 
-__all__ = ["BertBackbone", "BertEncoder", "CheckpointNotFoundError", "DEFAULT_PRESET", "TwoTower", "preset_dir"]
+__all__ = ["BertBackbone", "BertEncoder", "CheckpointNotFoundError", "ContextQueryTower", "DEFAULT_PRESET", "TwoTower", "preset_dir"]

@@ -69,12 +69,14 @@ def comparison_config(args):
         min_rating=None if args.min_rating == 0 else args.min_rating, min_history=args.min_history,
         user_tower=UserTowerConfig(max_context=args.max_context, epochs=args.epochs, batch_size=args.batch_size,
                                    learning_rate=learning_rate, temperature=args.temperature,
-                                   train_encoder=args.train_encoder, projection_dim=args.projection_dim or None,
+                                   train_encoder=args.train_encoder,
+                                   projection_dim=None if args.train_encoder else (args.projection_dim or None),
+                                   logq_correction=not args.no_logq,
                                    seed=args.seed),
         id_baseline=IdBaselineConfig(embedding_dim=args.id_dim, epochs=args.id_epochs, batch_size=args.id_batch_size,
                                      learning_rate=args.id_learning_rate, positives_only=not args.id_all_ratings,
                                      seed=args.seed),
-        id_epochs_choices=args.id_epochs_choices,
+        id_epochs_choices=() if args.id_no_selection else args.id_epochs_choices,
         aspect_field=args.aspect_field or None, diversities=args.diversity, candidates=args.candidates,
     )
 
@@ -141,22 +143,25 @@ def add_parser(subparsers):
     g.add_argument("--min-history", type=int, default=1, help="positives needed before the held-out ones (default: 1)")
     g = e.add_argument_group("text user tower")
     g.add_argument("--max-context", type=_positive_int, default=10, help="history titles read (default: 10)")
-    g.add_argument("--epochs", type=_positive_int, default=5, help="epochs (default: 5)")
+    g.add_argument("--epochs", type=_positive_int, default=10, help="epochs (default: 10)")
     g.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default: 128)")
     g.add_argument("--learning-rate", type=_positive_float,
                    help="peak learning rate (default: 1e-3, or 5e-5 with --train-encoder)")
     g.add_argument("--temperature", type=_positive_float, default=0.05, help="softmax temperature (default: 0.05)")
-    g.add_argument("--projection-dim", type=int, default=0,
+    g.add_argument("--projection-dim", type=int, default=128,
                    help="with the frozen encoder: a trainable linear head of this size over the cached embeddings, "
-                        "shared by items and history (default: 0 = none)")
+                        "shared by items and history (default: 128; 0: none)")
+    g.add_argument("--no-logq", action="store_true",
+                   help="no sampling-bias (logQ) correction of the in-batch negatives")
     g.add_argument("--train-encoder", action="store_true",
                    help="also fine-tune the text encoder (slow on CPUs); default: frozen, item embeddings cached")
     g = e.add_argument_group("ID baseline (tfrs basic retrieval tutorial)")
     g.add_argument("--id-dim", type=_positive_int, default=32, help="embedding size (default: 32)")
-    g.add_argument("--id-epochs", type=_positive_int, default=20, help="epochs (default: 20)")
-    g.add_argument("--id-epochs-choices", type=_int_list, default=(),
+    g.add_argument("--id-epochs", type=_positive_int, default=20, help="epochs with --id-no-selection (default: 20)")
+    g.add_argument("--id-epochs-choices", type=_int_list, default=(10, 20, 40),
                    help="comma-separated epoch counts to choose from on a validation split carved out of the "
-                        "training interactions (by R@100), e.g. 10,20,40; replaces --id-epochs")
+                        "training interactions, by R@100 (default: 10,20,40)")
+    g.add_argument("--id-no-selection", action="store_true", help="train the ID baseline for --id-epochs, no choice")
     g.add_argument("--id-batch-size", type=_positive_int, default=256, help="batch size (default: 256)")
     g.add_argument("--id-learning-rate", type=_positive_float, default=0.1, help="Adagrad learning rate (default: 0.1)")
     g.add_argument("--id-all-ratings", action="store_true",

@@ -119,7 +119,7 @@ def _compiled(reranker):
 
 
 def evaluate_recommender(user_embeddings, item_embeddings, item_ids, split, users=None, aspects_of=None,
-                         diversities=DEFAULT_DIVERSITIES, candidates=100, k=10):
+                         diversities=DEFAULT_DIVERSITIES, candidates=100, k=10, rare_threshold=5):
     """Leave-last-out metrics of user and item embeddings, and the aspect re-ranking trade-off.
 
     Args:
@@ -132,11 +132,15 @@ def evaluate_recommender(user_embeddings, item_embeddings, item_ids, split, user
         diversities: re-ranking balances for the trade-off (with `aspects_of`).
         candidates: items retrieved per user (and re-ranked).
         k: length of the re-ranked list and cut-off of its measures.
+        rare_threshold: held-out items with fewer positive training
+            interactions than this count as rare (`by_item_frequency`).
 
     Returns:
-        dict: `metrics` (R@10, R@100, nDCG@10, alpha_nDCG@10, coverage@10) and
-        `tradeoff` (one row per diversity: diversity, R@k, nDCG@k, alpha_nDCG@k,
-        coverage@k), plus `num_users`.
+        dict: `metrics` (R@10, R@100, nDCG@10, alpha_nDCG@10, coverage@10),
+        `by_item_frequency` (R@10, R@100 and nDCG@10 over the held-out items
+        that are rare / frequent in training, with their counts), and
+        `tradeoff` (one row per diversity: diversity, R@k, nDCG@k,
+        alpha_nDCG@k, coverage@k), plus `num_users`.
     """
     users = sorted(split.test) if users is None else list(users)
     item_ids = [str(i) for i in item_ids]
@@ -147,7 +151,8 @@ def evaluate_recommender(user_embeddings, item_embeddings, item_ids, split, user
     valid = np.isfinite(scores)
     run = _run(users, item_ids, positions, valid)
     metrics = evaluate_run(qrels, run, MEASURES)
-    result = {"num_users": len(users), "metrics": metrics, "tradeoff": []}
+    result = {"num_users": len(users), "metrics": metrics, "tradeoff": [],
+              "by_item_frequency": _by_item_frequency(split, qrels, run, rare_threshold)}
     if aspects_of is None:
         return result
     metrics.update(aspect_metrics(qrels, aspects_of, run, k=k))
@@ -163,6 +168,21 @@ def evaluate_recommender(user_embeddings, item_embeddings, item_ids, split, user
                **aspect_metrics(qrels, aspects_of, reranked, k=k)}
         result["tradeoff"].append(row)
     return result
+
+
+def _by_item_frequency(split, qrels, run, threshold):
+    """Relevance measures over the held-out items seen fewer / at least `threshold` times as training positives."""
+    import collections
+
+    counts = collections.Counter(i.item_id for i in split.train if split.is_positive(i))
+    groups = {}
+    for name, keep in ((f"rare (<{threshold} training positives)", lambda n: n < threshold),
+                       (f"frequent (>={threshold})", lambda n: n >= threshold)):
+        subset = {u: {i: r for i, r in judged.items() if keep(counts[i])} for u, judged in qrels.items()}
+        subset = {u: judged for u, judged in subset.items() if judged}
+        groups[name] = {"held_out_items": sum(len(j) for j in subset.values()),
+                        **(evaluate_run(subset, run, MEASURES) if subset else {})}
+    return groups
 
 
 def format_comparison(results, measures=("R@10", "R@100", "nDCG@10", "alpha_nDCG@10")):

@@ -9,6 +9,7 @@ are embedded once and looked up (`CachedTextEncoder`), so only the fusion
 weights train and a step costs no BERT pass.
 """
 
+import collections
 import dataclasses
 import time
 
@@ -30,6 +31,10 @@ class UserTowerConfig:
             learning rate near 5e-5), else freeze it and cache item embeddings.
         projection_dim: with a frozen encoder, a trainable linear head of this
             size over the cached embeddings, shared by items and context (None: none).
+        logq_correction: pass each target's frequency among the training
+            targets as `candidate_sampling_probability` (Yi et al., RecSys 2019):
+            in-batch negatives are sampled by popularity, and without the
+            correction popular items are pushed down.
         max_examples_per_user: keep each user's latest examples only (None: all).
         seed: shuffling and new weights.
     """
@@ -43,6 +48,7 @@ class UserTowerConfig:
     temperature: float = 0.05
     train_encoder: bool = False
     projection_dim: int = None
+    logq_correction: bool = True
     max_examples_per_user: int = None
     seed: int = 0
 
@@ -172,6 +178,10 @@ def train_user_tower(encoder, split, items, config=None, progress=True):
         "document": tf.constant(examples["document"], tf.string),
         "document_id": tf.constant(examples["document_id"], tf.string),
     }
+    if config.logq_correction:
+        counts = collections.Counter(examples["document_id"])
+        features["candidate_sampling_probability"] = tf.constant(
+            [counts[i] / num_examples for i in examples["document_id"]], tf.float32)
     dataset = (tf.data.Dataset.from_tensor_slices(features)
                .shuffle(num_examples, seed=config.seed, reshuffle_each_iteration=True)
                .batch(batch_size, drop_remainder=True)
