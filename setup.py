@@ -20,6 +20,8 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.8",
     "numpy>=1.26,<2.3",
     "tqdm>=4.66",
+    "bm25s>=0.2",  # lexical BM25 retrieval for hybrid search
+    "PyStemmer>=2.2",  # English stemming for BM25
     "fastapi>=0.115",  # tfsearch serve
     "uvicorn>=0.30",
 ]
@@ -32,6 +34,9 @@ EXTRAS_REQUIRE = {
         "httpx>=0.27",  # FastAPI's TestClient
         "schemathesis>=4",  # a bounded run against the server's OpenAPI schema
         "selenium>=4.20",  # the search page in headless Chromium (Debian's chromium + chromium-driver)
+        "nbclient>=0.10",  # the notebooks are executed top to bottom by the tests
+        "nbformat>=5.10",
+        "ipykernel>=6.29",
     ],
     # Baselines measured side by side in bench/. torch is pinned to the CPU
     # build that this project's machines carry; install it before this extra.

@@ -11,6 +11,7 @@ from tfsearch.data.beir import (
     iter_qrels,
     iter_queries,
 )
+from tfsearch.data.beir_download import download_beir
 from tfsearch.data.quality import DataQualityReport, check_beir_folder
 
 DEMO_DIR = pathlib.Path(__file__).resolve().parent / "demo"
@@ -30,6 +31,7 @@ __all__ = [
     "Query",
     "check_beir_folder",
     "demo_dataset",
+    "download_beir",
     "iter_corpus",
     "iter_qrels",
     "iter_queries",

@@ -224,17 +224,19 @@ def write_tradeoff(result, output_dir):
     atomic_write_text(output_dir / "tradeoff.json", json.dumps(payload, indent=2) + "\n")
 
 
-def plot_tradeoff(result, path, title=None):
-    """Saves a PNG: nDCG@k against ILD@k (left) and every measure against the balance (right)."""
-    import matplotlib
+def tradeoff_figure(result, title=None):
+    """A `matplotlib.figure.Figure`: nDCG@k against ILD@k (left) and every measure against the balance (right).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Built without pyplot, so that it neither changes the backend of a notebook
+    nor needs a display; in a notebook the returned figure shows itself.
+    """
+    from matplotlib.figure import Figure
 
     k = result.info["k"]
     rows = sorted(result.rows, key=lambda r: r["diversity"])
     diversity = [r["diversity"] for r in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2))
+    left, right = fig.subplots(1, 2)
     left.plot([r[f"ILD@{k}"] for r in rows], [r[f"nDCG@{k}"] for r in rows], "o-", color="tab:blue")
     for r in rows:
         left.annotate(f"{r['diversity']:g}", (r[f"ILD@{k}"], r[f"nDCG@{k}"]), textcoords="offset points",
@@ -253,8 +255,12 @@ def plot_tradeoff(result, path, title=None):
     fig.suptitle(title or f"{result.info['method'].upper()} re-ranking of {result.info['candidates']} candidates, "
                           f"{data_name} {result.info['split']}")
     fig.tight_layout()
+    return fig
+
+
+def plot_tradeoff(result, path, title=None):
+    """Saves `tradeoff_figure(result, title)` as a PNG at `path` (atomically); returns the path."""
     path = pathlib.Path(path)
     with atomic_file(path, mode="wb") as f:
-        fig.savefig(f, format="png", dpi=120)
-    plt.close(fig)
+        tradeoff_figure(result, title).savefig(f, format="png", dpi=120)
     return path

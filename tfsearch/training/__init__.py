@@ -8,6 +8,7 @@ _LAZY = {
     "STRATEGIES": "tfsearch.training.strategies",
     "TrainConfig": "tfsearch.training.train_config",
     "WarmupLinearDecay": "tfsearch.training.learning_rate",
+    "detect_strategy": "tfsearch.training.strategies",
     "gather_from_replicas": "tfsearch.training.global_negatives",
     "make_strategy": "tfsearch.training.strategies",
     "train": "tfsearch.training.trainer",

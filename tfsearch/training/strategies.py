@@ -72,3 +72,33 @@ def is_chief(strategy):
     if resolver is None or not resolver.task_type:
         return True
     return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
+
+
+def detect_strategy(tpu_address=None, gpus=None):
+    """The strategy name that fits the runtime: what the notebooks and `--strategy auto` use.
+
+    - `tpu` when a TPU is reachable: `tpu_address` given, the `TPU_NAME` or
+      `COLAB_TPU_ADDR` environment variable set (Cloud and older Colab TPU
+      runtimes), or TPU devices visible (Colab and Cloud TPU VMs);
+    - `mirrored` on two or more GPUs;
+    - `default` on one GPU or the CPU (TensorFlow places work on the GPU itself).
+
+    Args:
+        tpu_address: str or None. A TPU name or `grpc://` address.
+        gpus: int or None. The number of GPUs (None: counted with
+            `tf.config.list_physical_devices("GPU")`).
+
+    Returns:
+        One of `"tpu"`, `"mirrored"`, `"default"`, for `make_strategy`.
+
+    Example:
+    ```python
+    strategy = make_strategy(detect_strategy())
+    ```
+    """
+    if tpu_address or os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR") \
+            or tf.config.list_physical_devices("TPU"):
+        return "tpu"
+    if gpus is None:
+        gpus = len(tf.config.list_physical_devices("GPU"))
+    return "mirrored" if gpus >= 2 else "default"
