@@ -9,7 +9,7 @@ own download).
 
 For each dataset, in one run and on the same leave-last-out split
 (`compare_recommenders`): the text user tower (`ContextQueryTower` over the
-titles of the user's 10 latest liked items; all-MiniLM-L6-v2 frozen and
+titles of the user's 20 latest liked items; all-MiniLM-L6-v2 frozen and
 cached, a 128-d projection head and the fusion weights trained with tfrs'
 `Retrieval` task, in-batch negatives with logQ correction) and the
 ID-embedding two-tower of tfrs' basic retrieval tutorial (32-d, Adagrad 0.1,
@@ -50,6 +50,10 @@ def main(argv=None):
     parser.add_argument("--model", help="text encoder (default: all-MiniLM-L6-v2)")
     parser.add_argument("--epochs", type=int, default=10, help="user tower epochs (default: 10)")
     parser.add_argument("--projection-dim", type=int, default=128, help="head over the frozen encoder (0: none)")
+    parser.add_argument("--max-context", type=int, default=20, help="history titles read (default: 20)")
+    parser.add_argument("--diversity-num-test", type=int, default=3,
+                        help="positives held out per user in the extra run on the first dataset for the aspect "
+                             "re-ranking trade-off (alpha-nDCG needs several relevant items; 0: skip)")
     parser.add_argument("--work", default=str(HERE / ".runs" / "movielens"), help="working folder")
     parser.add_argument("--output", default=str(HERE / "results" / "movielens.json"))
     args = parser.parse_args(argv)
@@ -70,6 +74,17 @@ def main(argv=None):
     sources = ([("ml-100k", pathlib.Path(args.ml100k), None)] if args.ml100k else
                [(f"synthetic-{n}-users", work / f"ml-synthetic-{n}", int(n)) for n in args.users.split(",")])
     datasets = []
+
+    def settings(data_dir, num_test=1):
+        config = ComparisonConfig(
+            data=str(data_dir), model=args.model, max_length=32, num_test=num_test,
+            user_tower=UserTowerConfig(epochs=args.epochs, projection_dim=args.projection_dim or None,
+                                       max_context=args.max_context, seed=args.seed),
+            id_epochs_choices=(10, 20, 40),
+        )
+        config.id_baseline.seed = args.seed
+        return config
+
     for name, source, num_users in sources:
         generator = None
         if num_users is not None:
@@ -77,13 +92,7 @@ def main(argv=None):
                                                   overwrite=True)
         data_dir = work / f"{name}-tfsearch"
         summary = convert_movielens_100k(source, data_dir, overwrite=True)
-        config = ComparisonConfig(
-            data=str(data_dir), model=args.model, max_length=32,
-            user_tower=UserTowerConfig(epochs=args.epochs, projection_dim=args.projection_dim or None, seed=args.seed),
-            id_epochs_choices=(10, 20, 40),
-        )
-        config.id_baseline.seed = args.seed
-        report = compare_recommenders(config, progress=False, encoder=encoder)
+        report = compare_recommenders(settings(data_dir), progress=False, encoder=encoder)
         print(f"\n== {name} ==\n" + format_report(report), flush=True)
         text, ids = report["models"][TEXT_MODEL], report["models"][ID_MODEL]
         datasets.append({
@@ -94,9 +103,22 @@ def main(argv=None):
             "split": report["split"],
             "text_user_tower": {k: text[k] for k in ("metrics", "by_item_frequency", "tradeoff", "training")},
             "id_baseline": {k: ids[k] for k in ("metrics", "by_item_frequency", "tradeoff", "training")},
+            "text_minus_id": report["text_minus_id"],
             "text_beats_id_on_R@100": text["metrics"]["R@100"] > ids["metrics"]["R@100"],
             "seconds": report["seconds"],
         })
+    diversity_run = None
+    if args.diversity_num_test:
+        name = sources[0][0]
+        report = compare_recommenders(settings(work / f"{name}-tfsearch", args.diversity_num_test), progress=False,
+                                      encoder=encoder)
+        print(f"\n== {name}, {args.diversity_num_test} held out per user ==\n" + format_report(report), flush=True)
+        diversity_run = {
+            "dataset": name, "num_test": args.diversity_num_test, "split": report["split"],
+            "text_user_tower": {k: report["models"][TEXT_MODEL][k] for k in ("metrics", "tradeoff")},
+            "id_baseline": {k: report["models"][ID_MODEL][k] for k in ("metrics", "tradeoff")},
+            "text_minus_id": report["text_minus_id"],
+        }
     result = {
         "command": command,
         "note": ("SYNTHETIC data in the MovieLens-100K layout written by tfsearch.recommend.synthetic_movielens; "
@@ -104,6 +126,7 @@ def main(argv=None):
                  if not args.ml100k else "MovieLens 100K (user's download)"),
         "models": {"text_user_tower": TEXT_MODEL, "id_baseline": ID_MODEL},
         "datasets": datasets,
+        "diversity_run": diversity_run,
         "environment": {"threads": args.threads, "python": platform.python_version(), "machine": platform.machine()},
         "seconds": round(time.perf_counter() - started, 1),
     }

@@ -7,7 +7,8 @@ from tfsearch.recommend import recommender_evaluation
 from tfsearch.recommend.interactions import Interaction
 from tfsearch.recommend.leave_last_out import leave_last_out
 from tfsearch.recommend.recommender_evaluation import (aspect_weights, evaluate_recommender, format_comparison,
-                                                       format_tradeoff, rerank_by_aspects, top_candidates)
+                                                       format_tradeoff, paired_bootstrap, rerank_by_aspects,
+                                                       top_candidates)
 
 ITEMS = ["a1", "a2", "a3", "b1", "c1"]
 GENRES = {"a1": ["A"], "a2": ["A"], "a3": ["A"], "b1": ["B"], "c1": ["C", "A"]}
@@ -44,6 +45,7 @@ def test_metrics_on_a_worked_example():
     assert result["metrics"]["nDCG@10"] == pytest.approx((0.5 + 1.0) / 2)
     assert "alpha_nDCG@2" in result["metrics"] and "alpha_nDCG@2" in result["tradeoff"][0]
     assert result["aspects"] == ["A", "B", "C"]
+    assert result["per_user"]["nDCG@10"] == pytest.approx([0.5, 1.0])  # u1, u2
 
 
 def test_candidates_carry_their_genre_ids_into_the_reranker(monkeypatch):
@@ -88,3 +90,13 @@ def test_tables():
     table = format_comparison({"text": {"R@10": 0.5, "R@100": 0.9, "nDCG@10": 0.3, "alpha_nDCG@10": 0.25}})
     assert "| text | 0.5000 | 0.9000 | 0.3000 | 0.2500 |" in table
     assert "| 0.5 | 0.1000 |" in format_tradeoff([{"diversity": 0.5, "R@10": 0.1}])
+
+
+def test_paired_bootstrap():
+    # Differences 1, 0, 0, 1: mean 0.5; every resample's mean lies in [0, 1].
+    result = paired_bootstrap([1, 1, 0, 1], [0, 1, 0, 0], samples=2000)
+    assert result["mean_difference"] == 0.5
+    assert 0.0 <= result["ci95"][0] <= 0.5 <= result["ci95"][1] <= 1.0
+    assert 0.0 <= result["p_a_not_better"] < 0.1  # only the all-zero-difference resamples (1/16 of picks each)
+    with pytest.raises(ValueError, match="No paired"):
+        paired_bootstrap([], [])

@@ -142,7 +142,7 @@ def add_parser(subparsers):
                    help="ratings at or above are positive (default: 4; 0: every interaction)")
     g.add_argument("--min-history", type=int, default=1, help="positives needed before the held-out ones (default: 1)")
     g = e.add_argument_group("text user tower")
-    g.add_argument("--max-context", type=_positive_int, default=10, help="history titles read (default: 10)")
+    g.add_argument("--max-context", type=_positive_int, default=20, help="history titles read (default: 20)")
     g.add_argument("--epochs", type=_positive_int, default=10, help="epochs (default: 10)")
     g.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default: 128)")
     g.add_argument("--learning-rate", type=_positive_float,

@@ -8,7 +8,8 @@ import time
 import numpy as np
 
 from tfsearch.recommend.id_baseline import IdBaselineConfig
-from tfsearch.recommend.recommender_evaluation import DEFAULT_DIVERSITIES, format_comparison, format_tradeoff
+from tfsearch.recommend.recommender_evaluation import (DEFAULT_DIVERSITIES, format_comparison, format_tradeoff,
+                                                       paired_bootstrap)
 from tfsearch.recommend.user_tower_training import UserTowerConfig
 from tfsearch.utils.atomic import atomic_write_text
 
@@ -63,7 +64,8 @@ def compare_recommenders(config, output_dir=None, progress=True, encoder=None):
         encoder: an already loaded text encoder (else `config.model` is loaded).
 
     Returns:
-        dict: `split` (counts), `models` (`{name: {"metrics", "tradeoff", "training"}}`), `config`, `seconds`.
+        dict: `split` (counts), `models` (`{name: {"metrics", "by_item_frequency", "tradeoff", "training"}}`),
+        `text_minus_id` (per-user paired differences with 95% bootstrap intervals), `config`, `seconds`.
     """
     from tfsearch.models.bert_encoder import BertEncoder
     from tfsearch.recommend.id_baseline import id_embeddings, train_id_baseline
@@ -104,11 +106,16 @@ def compare_recommenders(config, output_dir=None, progress=True, encoder=None):
     id_result = evaluate_recommender(id_users, id_items, item_ids, split, **evaluation)
     id_result["training"] = id_report
 
+    paired = {name: paired_bootstrap(text_result["per_user"][name], id_result["per_user"][name], seed=0)
+              for name in text_result["per_user"]}
+    for result in (text_result, id_result):
+        result.pop("per_user")
     report = {
         "data": str(data.path),
         "split": {**split.summary(), "num_items": len(item_ids), "method": "leave-last-out",
                   "num_test": config.num_test, "min_history": config.min_history},
         "models": {TEXT_MODEL: text_result, ID_MODEL: id_result},
+        "text_minus_id": paired,  # per-user paired differences, 95% bootstrap intervals
         "config": config.to_dict(),
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -154,6 +161,10 @@ def _batched(function, rows, batch_size=256):
 def format_report(report):
     """The side-by-side table and each model's trade-off table, as Markdown."""
     lines = [format_comparison({name: r["metrics"] for name, r in report["models"].items()})]
+    if report.get("text_minus_id"):
+        lines += ["", "Text minus ID, per-user paired, 95% bootstrap interval:", ""]
+        lines += [f"- {name}: {d['mean_difference']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]"
+                  for name, d in report["text_minus_id"].items()]
     for name, result in report["models"].items():
         if result["tradeoff"]:
             lines += ["", f"Aspect re-ranking (DiversityReranker aspects, genres), {name}:", "",

@@ -11,7 +11,7 @@ diversity levels: the relevance/diversity trade-off table.
 import numpy as np
 
 from tfsearch.eval.diversity_metrics import aspect_metrics
-from tfsearch.eval.metrics import evaluate_run
+from tfsearch.eval.metrics import evaluate_run, per_query
 
 MEASURES = ("R@10", "R@100", "nDCG@10")
 DEFAULT_DIVERSITIES = (0.0, 0.25, 0.5, 0.75)
@@ -137,6 +137,7 @@ def evaluate_recommender(user_embeddings, item_embeddings, item_ids, split, user
 
     Returns:
         dict: `metrics` (R@10, R@100, nDCG@10, alpha_nDCG@10, coverage@10),
+        `per_user` (`{measure: [value per user]}` for R@10, R@100, nDCG@10, in `users` order),
         `by_item_frequency` (R@10, R@100 and nDCG@10 over the held-out items
         that are rare / frequent in training, with their counts), and
         `tradeoff` (one row per diversity: diversity, R@k, nDCG@k,
@@ -152,7 +153,9 @@ def evaluate_recommender(user_embeddings, item_embeddings, item_ids, split, user
     run = _run(users, item_ids, positions, valid)
     metrics = evaluate_run(qrels, run, MEASURES)
     result = {"num_users": len(users), "metrics": metrics, "tradeoff": [],
-              "by_item_frequency": _by_item_frequency(split, qrels, run, rare_threshold)}
+              "by_item_frequency": _by_item_frequency(split, qrels, run, rare_threshold),
+              "per_user": {name: [values.get(u, 0.0) for u in users]
+                           for name, values in per_query(qrels, run, MEASURES).items()}}
     if aspects_of is None:
         return result
     metrics.update(aspect_metrics(qrels, aspects_of, run, k=k))
@@ -183,6 +186,28 @@ def _by_item_frequency(split, qrels, run, threshold):
         groups[name] = {"held_out_items": sum(len(j) for j in subset.values()),
                         **(evaluate_run(subset, run, MEASURES) if subset else {})}
     return groups
+
+
+def paired_bootstrap(a, b, samples=10000, seed=0):
+    """The mean of `a - b` over paired per-user values, with a 95% bootstrap interval.
+
+    Args:
+        a, b: sequences of floats, one per user, in the same order.
+        samples: bootstrap resamples of the users.
+        seed: resampling seed.
+
+    Returns:
+        dict: `mean_difference`, `ci95` ([low, high]) and `p_a_not_better`, the
+        share of resamples where the mean difference is <= 0.
+    """
+    differences = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    if differences.size == 0:
+        raise ValueError("No paired values to compare.")
+    rng = np.random.default_rng(seed)
+    means = differences[rng.integers(0, len(differences), size=(samples, len(differences)))].mean(axis=1)
+    return {"mean_difference": float(differences.mean()),
+            "ci95": [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))],
+            "p_a_not_better": float(np.mean(means <= 0.0))}
 
 
 def format_comparison(results, measures=("R@10", "R@100", "nDCG@10", "alpha_nDCG@10")):

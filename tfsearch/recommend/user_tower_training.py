@@ -39,7 +39,7 @@ class UserTowerConfig:
         seed: shuffling and new weights.
     """
 
-    max_context: int = 10
+    max_context: int = 20
     epochs: int = 5
     batch_size: int = 128
     learning_rate: float = 1e-3
