@@ -128,11 +128,9 @@ class ContextQueryTower(tf.keras.Model):
         """
         if not isinstance(context, tf.RaggedTensor):
             context = tf.convert_to_tensor(context, tf.string)
-            if context.shape.rank != 2:
-                raise ValueError(f"`context` must be [batch, num_context] strings, got rank {context.shape.rank}.")
-            context = tf.ragged.boolean_mask(context, tf.strings.length(context) > 0)
-        else:
-            context = tf.ragged.boolean_mask(context, tf.strings.length(context) > 0)
+        if context.shape.rank != 2:
+            raise ValueError(f"`context` must be [batch, num_context] strings, got rank {context.shape.rank}.")
+        context = tf.ragged.boolean_mask(context, tf.strings.length(context) > 0)
         return context[:, -self.max_context:].to_tensor(default_value="", shape=[None, self.max_context])
 
     def embed_texts(self, queries, context, training=False):

@@ -19,6 +19,9 @@ class CachedTextEncoder(tf.keras.layers.Layer):
     trained for the task: BERT stays frozen and cached, the head learns. The
     wrapped `encoder`'s weights are never trained through this layer.
 
+    The layer holds data (the table), not only settings: it is not meant for
+    `get_config` serialisation; rebuild it from the corpus and `encode_texts`.
+
     Args:
         texts: list of str `[num_texts]` (duplicates allowed).
         embeddings: float array `[num_texts, dim]`, row i the embedding of `texts[i]`.
