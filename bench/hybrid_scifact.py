@@ -277,7 +277,8 @@ def bench_model(spec, data, cache_root, batch_size):
                "test_dense_nDCG@10": at_chosen["dense"]["nDCG@10"]}
     print(f"  chosen on train: {chosen_configuration} -> test nDCG@10 {summary['test_nDCG@10']:.4f}", flush=True)
     return label, {
-        "model": spec, "summary": summary, "evaluate_hybrid_rrf_k60_test_nDCG@10": consistency, "tuning_queries": tuning, "num_tuning_queries": len(tuning_run.query_ids),
+        "model": spec, "summary": summary, "evaluate_hybrid_rrf_k60_test_nDCG@10": consistency,
+        "tuning_queries": tuning, "num_tuning_queries": len(tuning_run.query_ids),
         "num_test_queries": len(test.query_ids), "chosen_on_train": chosen,
         "test_at_defaults": at_defaults, "test_at_settings_chosen_on_train": at_chosen,
         "train_at_chosen_settings": tuning_figures, "tuning_tables": tables,
@@ -339,8 +340,9 @@ def main(argv=None):
                                      pathlib.Path(args.cache))
     atomic_write_text(args.output, json.dumps(results, indent=2) + "\n")
     for label, summary in results["summary"].items():
-        print(f"\n{label}: chosen on train: {summary['configuration_chosen_on_train']} {json.dumps(summary['settings'])}"
-              f" -> SciFact test nDCG@10 {summary['test_nDCG@10']:.4f} (dense alone {summary['test_dense_nDCG@10']:.4f})")
+        print(f"\n{label}: chosen on train: {summary['configuration_chosen_on_train']} "
+              f"{json.dumps(summary['settings'])} -> SciFact test nDCG@10 {summary['test_nDCG@10']:.4f} "
+              f"(dense alone {summary['test_dense_nDCG@10']:.4f})")
     print(f"Wrote {args.output}")
 
 

@@ -460,8 +460,8 @@ def build_parser():
                         "coverage@10 (ILD@10 is always reported); needed by --rerank aspects")
     g = p.add_argument_group("hybrid retrieval and query expansion (dense, bm25 and fused runs side by side)")
     g.add_argument("--hybrid", choices=["rrf", "linear"],
-                   help="also run BM25 (bm25s; English stopwords and stemming; title + text) and fuse it with the dense "
-                        "run: rrf = reciprocal-rank fusion, linear = convex combination of scores min-max normalised "
+                   help="also run BM25 (bm25s; English stopwords and stemming; title + text) and fuse it with the "
+                        "dense run: rrf = reciprocal-rank fusion, linear = convex combination of scores min-max normalised "
                         "per query; writes OUT/dense/, OUT/bm25/, OUT/fused/ (run.trec, metrics.json) and "
                         "OUT/metrics.json")
     g.add_argument("--rrf-k", type=_non_negative_float, help="RRF constant: score = sum 1/(k + rank) (default: 60)")
