@@ -17,12 +17,18 @@ def run_cli(*args, timeout=600):
 
 
 @pytest.mark.parametrize("command", [[], ["quickstart"], ["data"], ["data", "check"], ["evaluate"], ["index"],
-                                     ["index", "build"], ["search"], ["train"], ["export"], ["serve"]])
+                                     ["index", "build"], ["search"], ["train"], ["export"], ["serve"],
+                                     ["recommend"], ["recommend", "convert-movielens"], ["recommend", "evaluate"]])
 def test_help_on_every_subcommand(command, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main([*command, "--help"])
     assert info.value.code == 0
     assert "usage: tfsearch" in capsys.readouterr().out
+
+
+def test_recommend_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
+    assert cli.main(["recommend", "convert-movielens", str(tmp_path / "missing"), str(tmp_path / "out")]) == 2
+    assert "missing" in capsys.readouterr().err
 
 
 def test_data_check_exit_codes(tmp_path, capsys):

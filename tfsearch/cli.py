@@ -6,6 +6,15 @@ import os
 import pathlib
 import sys
 
+from tfsearch.utils.arg_types import (
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+    unit_interval,
+    unit_interval_list,
+)
+
 EXAMPLE_QUERIES = (
     "how do astronomers find planets around other stars",
     "keeping sourdough alive and baking bread at home",
@@ -35,16 +44,6 @@ def _load_document_encoder(model, sequence_length=None, bf16=False):
     if model is None or not (pathlib.Path(model) / DOCUMENT_ENCODER_DIR).is_dir():
         return None
     return _load_encoder(str(pathlib.Path(model) / DOCUMENT_ENCODER_DIR), sequence_length, bf16)
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 # --- commands ---------------------------------------------------------------
@@ -385,16 +384,6 @@ def _evaluate_tradeoff(args, config, encoder, data, qrels):
     return 0
 
 
-def _diversity_list(text):
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {text!r}") from None
-    if not values or any(not 0.0 <= v <= 1.0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {text!r}")
-    return values
-
-
 # --- parser -----------------------------------------------------------------
 
 
@@ -412,7 +401,7 @@ def build_parser():
                        description="Encode the bundled demo corpus, search a few queries, print results and metrics.")
     p.add_argument("--model", help="checkpoint folder or preset (default: all-MiniLM-L6-v2)")
     p.add_argument("--query", action="append", help="a query to search (repeatable); default: three examples")
-    p.add_argument("-k", type=_positive_int, default=5, help="results per query (default: 5)")
+    p.add_argument("-k", type=positive_int, default=5, help="results per query (default: 5)")
     p.add_argument("--output", help="also write run.trec and metrics.json to this folder")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=cmd_quickstart)
@@ -435,9 +424,9 @@ def build_parser():
     p.add_argument("--split", default="test", help="qrels split (default: test)")
     p.add_argument("--output", help="output folder for run.trec, metrics.json, info.json")
     p.add_argument("--model", help="checkpoint folder or preset (default: all-MiniLM-L6-v2)")
-    p.add_argument("--top-k", type=_positive_int, default=1000, help="results per query (default: 1000)")
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="texts per forward pass (default: 64)")
-    p.add_argument("--max-length", type=_positive_int, help="tokens per text (default: the checkpoint's, 256)")
+    p.add_argument("--top-k", type=positive_int, default=1000, help="results per query (default: 1000)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="texts per forward pass (default: 64)")
+    p.add_argument("--max-length", type=positive_int, help="tokens per text (default: the checkpoint's, 256)")
     p.add_argument("--bf16", action="store_true",
                    help="compute in bfloat16 (faster on CPUs with AVX512-BF16, TPUs and recent GPUs; "
                         "embeddings stay within cosine 0.999 of float32)")
@@ -450,10 +439,10 @@ def build_parser():
     g.add_argument("--rerank", choices=["mmr", "dpp", "aspects"],
                    help="re-rank the exact top --candidates at each --diversity and write the trade-off table and "
                         "plot (OUT/tradeoff.md, tradeoff.png, tradeoff.json)")
-    g.add_argument("--diversity", type=_diversity_list, default=[round(0.1 * i, 1) for i in range(11)],
+    g.add_argument("--diversity", type=unit_interval_list, default=[round(0.1 * i, 1) for i in range(11)],
                    help="comma-separated balances in [0, 1], 0 = relevance order (default: 0,0.1,...,1)")
-    g.add_argument("--candidates", type=_positive_int, default=100, help="candidates per query (default: 100)")
-    g.add_argument("--rerank-k", type=_positive_int, default=10,
+    g.add_argument("--candidates", type=positive_int, default=100, help="candidates per query (default: 100)")
+    g.add_argument("--rerank-k", type=positive_int, default=10,
                    help="length of the re-ranked list and metric cut-off (default: 10)")
     g.add_argument("--aspect-field",
                    help="document metadata field with aspect labels (e.g. subtopic, genre): adds alpha-nDCG@10 and "
@@ -464,13 +453,13 @@ def build_parser():
                         "dense run: rrf = reciprocal-rank fusion, linear = convex combination of scores min-max normalised "
                         "per query; writes OUT/dense/, OUT/bm25/, OUT/fused/ (run.trec, metrics.json) and "
                         "OUT/metrics.json")
-    g.add_argument("--rrf-k", type=_non_negative_float, help="RRF constant: score = sum 1/(k + rank) (default: 60)")
-    g.add_argument("--fusion-weight", type=_unit_interval,
+    g.add_argument("--rrf-k", type=non_negative_float, help="RRF constant: score = sum 1/(k + rank) (default: 60)")
+    g.add_argument("--fusion-weight", type=unit_interval,
                    help="--hybrid linear: the dense score's share in [0, 1] (default: 0.5)")
-    g.add_argument("--prf-documents", type=_non_negative_int, default=0, metavar="M",
+    g.add_argument("--prf-documents", type=non_negative_int, default=0, metavar="M",
                    help="pseudo-relevance feedback: expand each dense query with its top M documents and search "
                         "again (reported as dense+prf; fused instead of plain dense) (default: 0, off)")
-    g.add_argument("--prf-beta", type=_unit_interval,
+    g.add_argument("--prf-beta", type=unit_interval,
                    help="weight of the feedback documents' mean: normalise((1 - B) q + B mean) (default: 0.5)")
     p.set_defaults(func=cmd_evaluate)
 
@@ -488,11 +477,11 @@ def build_parser():
     b.add_argument("--quantization", choices=["none", "int8"], default="none",
                    help="brute_force: int8 scans int8 codes, then re-scores a shortlist exactly (default: none)")
     b.add_argument("--model", help="checkpoint folder or preset (default: all-MiniLM-L6-v2)")
-    b.add_argument("--target-recall", type=_fraction, default=0.95,
+    b.add_argument("--target-recall", type=fraction, default=0.95,
                    help="ScaNN: recall@k against exact search to reach at the highest speed (default: 0.95)")
-    b.add_argument("-k", type=_positive_int, default=10, help="results per query; recall is recall@k (default: 10)")
-    b.add_argument("--batch-size", type=_positive_int, default=64, help="texts per forward pass (default: 64)")
-    b.add_argument("--max-length", type=_positive_int, help="tokens per text (default: the checkpoint's, 256)")
+    b.add_argument("-k", type=positive_int, default=10, help="results per query; recall is recall@k (default: 10)")
+    b.add_argument("--batch-size", type=positive_int, default=64, help="texts per forward pass (default: 64)")
+    b.add_argument("--max-length", type=positive_int, help="tokens per text (default: the checkpoint's, 256)")
     b.add_argument("--bf16", action="store_true", help="compute in bfloat16")
     b.add_argument("--overwrite", action="store_true", help="replace an existing index folder")
     b.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -517,12 +506,12 @@ def build_parser():
     p.add_argument("--output", required=True, help="model base path, e.g. saved_models/scifact")
     p.add_argument("--model", help="encoder (default: the one the index was built with)")
     p.add_argument("--method", choices=["mmr", "dpp"], default="mmr", help="re-ranking method (default: mmr)")
-    p.add_argument("--candidates", type=_positive_int, default=100, help="candidates re-ranked (default: 100)")
-    p.add_argument("--max-k", type=_positive_int, default=100, help="largest k a request may ask for (default: 100)")
-    p.add_argument("--prf-documents", type=_non_negative_int, default=0, metavar="M",
+    p.add_argument("--candidates", type=positive_int, default=100, help="candidates re-ranked (default: 100)")
+    p.add_argument("--max-k", type=positive_int, default=100, help="largest k a request may ask for (default: 100)")
+    p.add_argument("--prf-documents", type=non_negative_int, default=0, metavar="M",
                    help="in-graph pseudo-relevance feedback: search expands each query with its top M documents and "
                         "searches again before re-ranking (default: 0, off)")
-    p.add_argument("--prf-beta", type=_unit_interval, default=0.5,
+    p.add_argument("--prf-beta", type=unit_interval, default=0.5,
                    help="weight of the feedback documents' mean (default: 0.5)")
     p.set_defaults(func=cmd_export)
 
@@ -533,7 +522,7 @@ def build_parser():
     p.add_argument("--model-base-path", required=True, help="e.g. saved_models/scifact (`tfsearch export`)")
     p.add_argument("--model-name", help="the name in /v1/models/NAME (default: the folder's name)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=_positive_int, default=8501, help="port (default: 8501, as TF Serving's REST)")
+    p.add_argument("--port", type=positive_int, default=8501, help="port (default: 8501, as TF Serving's REST)")
     p.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for a new version")
     p.set_defaults(func=cmd_serve)
 
@@ -541,50 +530,14 @@ def build_parser():
                        description="Embed queries with the index's encoder and print the top k.")
     p.add_argument("--index", required=True, help="index folder (`tfsearch index build`)")
     p.add_argument("--query", required=True, action="append", help="a query (repeatable)")
-    p.add_argument("-k", type=_positive_int, default=10, help="results per query (default: 10)")
+    p.add_argument("-k", type=positive_int, default=10, help="results per query (default: 10)")
     p.add_argument("--model", help="encoder (default: the one the index was built with)")
     p.set_defaults(func=cmd_search)
+
+    from tfsearch.recommend.commands import add_parser as add_recommend_parser
+
+    add_recommend_parser(sub)
     return parser
-
-
-def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
-    return value
-
-
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
-def _non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0.0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def _unit_interval(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return value
 
 
 def main(argv=None):

@@ -4,48 +4,9 @@
 `ValueError` / `FileNotFoundError` become its one-line message and exit code 2.
 """
 
-import argparse
 import json
 
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _int_list(text):
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
-    return values
-
-
-def _diversity_list(text):
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {text!r}") from None
-    if not values or any(not 0.0 <= v <= 1.0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {text!r}")
-    return values
+from tfsearch.utils.arg_types import positive_float, positive_int, positive_int_list, unit_interval_list
 
 
 def cmd_convert_movielens(args):
@@ -77,7 +38,7 @@ def comparison_config(args):
                                      learning_rate=args.id_learning_rate, positives_only=not args.id_all_ratings,
                                      seed=args.seed),
         id_epochs_choices=() if args.id_no_selection else args.id_epochs_choices,
-        aspect_field=args.aspect_field or None, diversities=args.diversity, candidates=args.candidates,
+        aspect_field=args.aspect_field or None, diversities=tuple(args.diversity), candidates=args.candidates,
     )
 
 
@@ -133,21 +94,21 @@ def add_parser(subparsers):
     e.add_argument("--data", required=True, help="recommendation folder (corpus.jsonl + interactions.tsv)")
     e.add_argument("--output", help="folder for recommend_results.json and comparison.md")
     e.add_argument("--model", help="text encoder folder or preset (default: all-MiniLM-L6-v2)")
-    e.add_argument("--max-length", type=_positive_int, default=32, help="tokens per item text (default: 32)")
+    e.add_argument("--max-length", type=positive_int, default=32, help="tokens per item text (default: 32)")
     e.add_argument("--json", action="store_true", help="also print both models' metrics as JSON")
     e.add_argument("--no-progress", action="store_true", help="hide progress bars")
     g = e.add_argument_group("split")
-    g.add_argument("--num-test", type=_positive_int, default=1, help="positives held out per user (default: 1)")
+    g.add_argument("--num-test", type=positive_int, default=1, help="positives held out per user (default: 1)")
     g.add_argument("--min-rating", type=float, default=4.0,
                    help="ratings at or above are positive (default: 4; 0: every interaction)")
     g.add_argument("--min-history", type=int, default=1, help="positives needed before the held-out ones (default: 1)")
     g = e.add_argument_group("text user tower")
-    g.add_argument("--max-context", type=_positive_int, default=20, help="history titles read (default: 20)")
-    g.add_argument("--epochs", type=_positive_int, default=10, help="epochs (default: 10)")
-    g.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default: 128)")
-    g.add_argument("--learning-rate", type=_positive_float,
+    g.add_argument("--max-context", type=positive_int, default=20, help="history titles read (default: 20)")
+    g.add_argument("--epochs", type=positive_int, default=10, help="epochs (default: 10)")
+    g.add_argument("--batch-size", type=positive_int, default=128, help="batch size (default: 128)")
+    g.add_argument("--learning-rate", type=positive_float,
                    help="peak learning rate (default: 1e-3, or 5e-5 with --train-encoder)")
-    g.add_argument("--temperature", type=_positive_float, default=0.05, help="softmax temperature (default: 0.05)")
+    g.add_argument("--temperature", type=positive_float, default=0.05, help="softmax temperature (default: 0.05)")
     g.add_argument("--projection-dim", type=int, default=128,
                    help="with the frozen encoder: a trainable linear head of this size over the cached embeddings, "
                         "shared by items and history (default: 128; 0: none)")
@@ -156,22 +117,22 @@ def add_parser(subparsers):
     g.add_argument("--train-encoder", action="store_true",
                    help="also fine-tune the text encoder (slow on CPUs); default: frozen, item embeddings cached")
     g = e.add_argument_group("ID baseline (tfrs basic retrieval tutorial)")
-    g.add_argument("--id-dim", type=_positive_int, default=32, help="embedding size (default: 32)")
-    g.add_argument("--id-epochs", type=_positive_int, default=20, help="epochs with --id-no-selection (default: 20)")
-    g.add_argument("--id-epochs-choices", type=_int_list, default=(10, 20, 40),
+    g.add_argument("--id-dim", type=positive_int, default=32, help="embedding size (default: 32)")
+    g.add_argument("--id-epochs", type=positive_int, default=20, help="epochs with --id-no-selection (default: 20)")
+    g.add_argument("--id-epochs-choices", type=positive_int_list, default=(10, 20, 40),
                    help="comma-separated epoch counts to choose from on a validation split carved out of the "
                         "training interactions, by R@100 (default: 10,20,40)")
     g.add_argument("--id-no-selection", action="store_true", help="train the ID baseline for --id-epochs, no choice")
-    g.add_argument("--id-batch-size", type=_positive_int, default=256, help="batch size (default: 256)")
-    g.add_argument("--id-learning-rate", type=_positive_float, default=0.1, help="Adagrad learning rate (default: 0.1)")
+    g.add_argument("--id-batch-size", type=positive_int, default=256, help="batch size (default: 256)")
+    g.add_argument("--id-learning-rate", type=positive_float, default=0.1, help="Adagrad learning rate (default: 0.1)")
     g.add_argument("--id-all-ratings", action="store_true",
                    help="train on every interaction, as the tutorial does (default: positives only)")
     g = e.add_argument_group("evaluation")
     g.add_argument("--aspect-field", default="genre",
                    help="item metadata field of aspects for alpha-nDCG@10 and re-ranking (default: genre; '' for none)")
-    g.add_argument("--diversity", type=_diversity_list, default=(0.0, 0.25, 0.5, 0.75),
+    g.add_argument("--diversity", type=unit_interval_list, default=[0.0, 0.25, 0.5, 0.75],
                    help="aspect re-ranking balances (default: 0,0.25,0.5,0.75)")
-    g.add_argument("--candidates", type=_positive_int, default=100, help="items retrieved per user (default: 100)")
+    g.add_argument("--candidates", type=positive_int, default=100, help="items retrieved per user (default: 100)")
     g.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     e.set_defaults(func=cmd_evaluate)
     return p
