@@ -121,13 +121,13 @@ class Retrieval:
     """Dense and BM25 runs of one query set, and the fused / expanded variants, with their metrics."""
 
     def __init__(self, qrels, query_ids, query_embeddings, index, bm25, texts):
-        from tfsearch.hybrid import run_from_results
+        from tfsearch.eval.retrieval_evaluation import run_from_search
 
         self.qrels, self.query_ids, self.queries, self.index = qrels, query_ids, query_embeddings, index
         scores, ids = index.search(query_embeddings, k=DEPTH)
-        self.dense = run_from_results(query_ids, scores, ids)
+        self.dense = run_from_search(query_ids, scores, ids)
         scores, ids = bm25.search(texts, k=DEPTH)
-        self.bm25 = run_from_results(query_ids, scores, ids)
+        self.bm25 = run_from_search(query_ids, scores, ids)
 
     def evaluate(self, run):
         from tfsearch.eval.metrics import evaluate_run
@@ -136,12 +136,13 @@ class Retrieval:
 
     def prf(self, m, beta, feedback_run=None):
         """Dense run of the queries expanded with the top `m` of `feedback_run` (default: the dense run)."""
-        from tfsearch.hybrid import expand_queries, ranked_ids, run_from_results
+        from tfsearch.eval.retrieval_evaluation import run_from_search
+        from tfsearch.hybrid import expand_queries, ranked_ids
 
         feedback = ranked_ids(feedback_run or self.dense, self.query_ids, m)
         expanded = expand_queries(self.queries, feedback, self.index, m, beta)
         scores, ids = self.index.search(expanded, k=DEPTH)
-        return run_from_results(self.query_ids, scores, ids)
+        return run_from_search(self.query_ids, scores, ids)
 
     @staticmethod
     def rrf(dense, bm25, k):

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 import pathlib
 import time
 
@@ -33,8 +34,28 @@ class EvaluationResult:
 
 
 def run_from_search(query_ids, scores, doc_ids):
-    """Builds `{query_id: {doc_id: score}}` from search results."""
-    return {qid: {d: float(s) for d, s in zip(row_ids, row_scores)} for qid, row_ids, row_scores in zip(query_ids, doc_ids, scores)}
+    """Builds a run from `search` results, leaving out empty slots (id `""` or score `-inf`).
+
+    Args:
+        query_ids: sequence of str `[num_queries]`.
+        scores: float array-like `[num_queries, k]`.
+        doc_ids: `[num_queries, k]` document ids (str), best first.
+
+    Returns:
+        `{query_id: {doc_id: score}}`.
+
+    Example:
+    ```python
+    run_from_search(["q1"], [[0.9, float("-inf")]], [["d1", ""]])
+    # {"q1": {"d1": 0.9}}
+    ```
+    """
+    query_ids = list(query_ids)
+    if len(query_ids) != len(scores) or len(query_ids) != len(doc_ids):
+        raise ValueError(f"{len(query_ids)} query ids but {len(scores)} score rows and {len(doc_ids)} id rows.")
+    return {query_id: {doc_id: float(score) for doc_id, score in zip(row_ids, row_scores)
+                       if doc_id and not math.isinf(float(score))}
+            for query_id, row_ids, row_scores in zip(query_ids, doc_ids, scores)}
 
 
 def evaluate_retrieval(encoder, data, split="test", output_dir=None, top_k=1000, measures=DEFAULT_MEASURES,

@@ -8,11 +8,11 @@ import time
 from tfsearch.data.beir import BeirDataset
 from tfsearch.data.pipelines import corpus_dataset
 from tfsearch.eval.metrics import DEFAULT_MEASURES, evaluate_run, parse_measures
-from tfsearch.eval.retrieval_evaluation import EvaluationResult, write_evaluation
+from tfsearch.eval.retrieval_evaluation import EvaluationResult, run_from_search, write_evaluation
 from tfsearch.hybrid.bm25_retriever import BM25Retriever
 from tfsearch.hybrid.query_expansion import search_with_feedback
 from tfsearch.hybrid.rank_fusion import linear_fusion, reciprocal_rank_fusion
-from tfsearch.hybrid.runs import run_from_results, truncate_run
+from tfsearch.hybrid.runs import truncate_run
 from tfsearch.index.brute_force_index import BruteForceIndex
 from tfsearch.models.batch_encoding import encode_dataset, encode_texts
 from tfsearch.utils.atomic import atomic_write_text
@@ -135,12 +135,12 @@ def evaluate_hybrid(encoder, data, split="test", fusion="rrf", rrf_k=60, fusion_
     query_embeddings = encode_texts(encoder, texts, batch_size=batch_size, progress=progress,
                                     description="encoding queries")
     scores, ids = index.search(query_embeddings, k=top_k)
-    runs = {"dense": run_from_results(query_ids, scores, ids)}
+    runs = {"dense": run_from_search(query_ids, scores, ids)}
     info["dense_seconds"] = round(time.perf_counter() - start, 2)
     if prf_documents:
         start = time.perf_counter()
         scores, ids, _ = search_with_feedback(index, query_embeddings, top_k, prf_documents, prf_beta)
-        runs["dense+prf"] = run_from_results(query_ids, scores, ids)
+        runs["dense+prf"] = run_from_search(query_ids, scores, ids)
         info["prf_seconds"] = round(time.perf_counter() - start, 2)
     if fusion is not None:
         start = time.perf_counter()
@@ -149,7 +149,7 @@ def evaluate_hybrid(encoder, data, split="test", fusion="rrf", rrf_k=60, fusion_
             bm25 = BM25Retriever().index(corpus_ids, contents)
         info["bm25"] = bm25.get_config()
         scores, ids = bm25.search(texts, k=top_k)
-        runs["bm25"] = run_from_results(query_ids, scores, ids)
+        runs["bm25"] = run_from_search(query_ids, scores, ids)
         info["bm25_seconds"] = round(time.perf_counter() - start, 2)
         dense = runs.get("dense+prf", runs["dense"])
         if fusion == "rrf":

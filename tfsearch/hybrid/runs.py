@@ -1,31 +1,5 @@
-"""Runs (`{query_id: {doc_id: score}}`) from search results, and cut to a depth."""
-
-import math
-
-
-def run_from_results(query_ids, scores, ids):
-    """Builds a run from `search` results, leaving out empty slots (id `""` or score `-inf`).
-
-    Args:
-        query_ids: sequence of str `[num_queries]`.
-        scores: float array-like `[num_queries, k]`.
-        ids: `[num_queries, k]` document ids (str), best first.
-
-    Returns:
-        `{query_id: {doc_id: score}}`.
-
-    Example:
-    ```python
-    run_from_results(["q1"], [[0.9, float("-inf")]], [["d1", ""]])
-    # {"q1": {"d1": 0.9}}
-    ```
-    """
-    query_ids = list(query_ids)
-    if len(query_ids) != len(scores) or len(query_ids) != len(ids):
-        raise ValueError(f"{len(query_ids)} query ids but {len(scores)} score rows and {len(ids)} id rows.")
-    return {query_id: {doc_id: float(score) for doc_id, score in zip(row_ids, row_scores)
-                       if doc_id and not math.isinf(float(score))}
-            for query_id, row_ids, row_scores in zip(query_ids, ids, scores)}
+"""Runs (`{query_id: {doc_id: score}}`) cut to a depth (`tfsearch.eval.retrieval_evaluation.run_from_search`
+builds them from search results)."""
 
 
 def truncate_run(run, depth):
