@@ -9,12 +9,13 @@ own download).
 
 For each dataset, in one run and on the same leave-last-out split
 (`compare_recommenders`): the text user tower (`ContextQueryTower` over the
-titles of the user's 20 latest liked items; all-MiniLM-L6-v2 frozen and
-cached, a 128-d projection head and the fusion weights trained with tfrs'
-`Retrieval` task, in-batch negatives with logQ correction) and the
-ID-embedding two-tower of tfrs' basic retrieval tutorial (32-d, Adagrad 0.1,
-its epochs chosen among 10/20/40 on a validation split carved out of the
-training interactions).
+titles of the user's 40 latest liked items; all-MiniLM-L6-v2 frozen and
+cached, a 128-d projection head plus a bag of hashed title words, and the
+fusion weights trained with tfrs' `Retrieval` task, in-batch negatives with
+logQ correction), once with one vector per user and once with two interests
+(`--num-interests 1,2`), and the ID-embedding two-tower of tfrs' basic retrieval
+tutorial (32-d, Adagrad 0.1, its epochs chosen among 5/10/20/40 on a
+validation split carved out of the training interactions).
 
 The text tower's settings were explored on synthetic data of seed 0; the
 default `--seed 1` generates data that played no part in choosing them.
@@ -22,7 +23,8 @@ default `--seed 1` generates data that played no part in choosing them.
 Writes `bench/results/movielens.json` (atomically).
 
 Usage:
-    python bench/movielens.py [--users 600,150] [--items 1000] [--seed 1] [--threads 2] [--ml100k DIR]
+    python bench/movielens.py [--users 600,150] [--items 1000] [--seed 1] [--threads 2] [--word-buckets N]
+                              [--num-interests 1,2] [--max-context 40] [--ml100k DIR]
 """
 
 import argparse
@@ -50,7 +52,11 @@ def main(argv=None):
     parser.add_argument("--model", help="text encoder (default: all-MiniLM-L6-v2)")
     parser.add_argument("--epochs", type=int, default=10, help="user tower epochs (default: 10)")
     parser.add_argument("--projection-dim", type=int, default=128, help="head over the frozen encoder (0: none)")
-    parser.add_argument("--max-context", type=int, default=20, help="history titles read (default: 20)")
+    parser.add_argument("--max-context", type=int, default=40, help="history titles read (default: 40)")
+    parser.add_argument("--num-interests", default="1,2",
+                        help="user vectors per text tower, one text tower per value (default: 1,2)")
+    parser.add_argument("--word-buckets", type=int, default=32768,
+                        help="rows of the head's bag of hashed words (default: 32768; 0: none)")
     parser.add_argument("--diversity-num-test", type=int, default=3,
                         help="positives held out per user in the extra run on the first dataset for the aspect "
                              "re-ranking trade-off (alpha-nDCG needs several relevant items; 0: skip)")
@@ -75,12 +81,15 @@ def main(argv=None):
                [(f"synthetic-{n}-users", work / f"ml-synthetic-{n}", int(n)) for n in args.users.split(",")])
     datasets = []
 
-    def settings(data_dir, num_test=1):
+    interests = [int(k) for k in args.num_interests.split(",")]
+
+    def settings(data_dir, num_interests, num_test=1):
         config = ComparisonConfig(
             data=str(data_dir), model=args.model, max_length=32, num_test=num_test,
             user_tower=UserTowerConfig(epochs=args.epochs, projection_dim=args.projection_dim or None,
-                                       max_context=args.max_context, seed=args.seed),
-            id_epochs_choices=(10, 20, 40),
+                                       word_buckets=(args.word_buckets or None) if args.projection_dim else None,
+                                       max_context=args.max_context, num_interests=num_interests, seed=args.seed),
+            id_epochs_choices=(5, 10, 20, 40),
         )
         config.id_baseline.seed = args.seed
         return config
@@ -92,39 +101,45 @@ def main(argv=None):
                                                   overwrite=True)
         data_dir = work / f"{name}-tfsearch"
         summary = convert_movielens_100k(source, data_dir, overwrite=True)
-        report = compare_recommenders(settings(data_dir), progress=False, encoder=encoder)
-        print(f"\n== {name} ==\n" + format_report(report), flush=True)
-        text, ids = report["models"][TEXT_MODEL], report["models"][ID_MODEL]
-        datasets.append({
-            "name": name,
-            "synthetic": generator is not None,
-            "generator": generator,
-            "dataset": {k: summary[k] for k in ("num_items", "num_users", "num_interactions")},
-            "split": report["split"],
-            "text_user_tower": {k: text[k] for k in ("metrics", "by_item_frequency", "tradeoff", "training")},
-            "id_baseline": {k: ids[k] for k in ("metrics", "by_item_frequency", "tradeoff", "training")},
-            "text_minus_id": report["text_minus_id"],
-            "text_beats_id_on_R@100": text["metrics"]["R@100"] > ids["metrics"]["R@100"],
-            "seconds": report["seconds"],
-        })
+        entry = {"name": name, "synthetic": generator is not None, "generator": generator,
+                 "dataset": {k: summary[k] for k in ("num_items", "num_users", "num_interactions")}}
+        for k in interests:  # one comparison per text tower; the ID baseline is trained alike (same seed) each time
+            report = compare_recommenders(settings(data_dir, k), progress=False, encoder=encoder)
+            print(f"\n== {name}, text tower with {k} interest(s) ==\n" + format_report(report), flush=True)
+            text, ids = report["models"][TEXT_MODEL], report["models"][ID_MODEL]
+            entry["split"] = report["split"]
+            entry.setdefault("id_baseline", {key: ids[key] for key in ("metrics", "by_item_frequency", "tradeoff",
+                                                                       "training")})
+            if ids["metrics"] != entry["id_baseline"]["metrics"]:  # each text tower is compared with its own ID run
+                print(f"warning: the ID baseline's rerun gave {ids['metrics']}", flush=True)
+                entry.setdefault("id_baseline_reruns", []).append(ids["metrics"])
+            entry.setdefault("text_user_towers", {})[str(k)] = {
+                **{key: text[key] for key in ("metrics", "by_item_frequency", "tradeoff", "training")},
+                "text_minus_id": report["text_minus_id"],
+                "beats_id_on_R@100": text["metrics"]["R@100"] > ids["metrics"]["R@100"],
+                "seconds": report["seconds"],
+            }
+        datasets.append(entry)
     diversity_run = None
     if args.diversity_num_test:
         name = sources[0][0]
-        report = compare_recommenders(settings(work / f"{name}-tfsearch", args.diversity_num_test), progress=False,
-                                      encoder=encoder)
-        print(f"\n== {name}, {args.diversity_num_test} held out per user ==\n" + format_report(report), flush=True)
-        diversity_run = {
-            "dataset": name, "num_test": args.diversity_num_test, "split": report["split"],
-            "text_user_tower": {k: report["models"][TEXT_MODEL][k] for k in ("metrics", "tradeoff")},
-            "id_baseline": {k: report["models"][ID_MODEL][k] for k in ("metrics", "tradeoff")},
-            "text_minus_id": report["text_minus_id"],
-        }
+        diversity_run = {"dataset": name, "num_test": args.diversity_num_test, "text_user_towers": {}}
+        for k in interests:
+            report = compare_recommenders(settings(work / f"{name}-tfsearch", k, args.diversity_num_test),
+                                          progress=False, encoder=encoder)
+            print(f"\n== {name}, {args.diversity_num_test} held out per user, {k} interest(s) ==\n"
+                  + format_report(report), flush=True)
+            diversity_run["split"] = report["split"]
+            diversity_run["id_baseline"] = {key: report["models"][ID_MODEL][key] for key in ("metrics", "tradeoff")}
+            diversity_run["text_user_towers"][str(k)] = {
+                **{key: report["models"][TEXT_MODEL][key] for key in ("metrics", "tradeoff")},
+                "text_minus_id": report["text_minus_id"]}
     result = {
         "command": command,
         "note": ("SYNTHETIC data in the MovieLens-100K layout written by tfsearch.recommend.synthetic_movielens; "
                  "NOT MovieLens. Figures say nothing about MovieLens; run with --ml100k on your own download."
                  if not args.ml100k else "MovieLens 100K (user's download)"),
-        "models": {"text_user_tower": TEXT_MODEL, "id_baseline": ID_MODEL},
+        "models": {"text_user_towers": TEXT_MODEL + ", by number of interests", "id_baseline": ID_MODEL},
         "datasets": datasets,
         "diversity_run": diversity_run,
         "environment": {"threads": args.threads, "python": platform.python_version(), "machine": platform.machine()},
@@ -133,8 +148,8 @@ def main(argv=None):
     output = pathlib.Path(args.output)
     atomic_write_text(output, json.dumps(result, indent=2) + "\n")
     for d in datasets:
-        print(f"{d['name']}: R@100 text {d['text_user_tower']['metrics']['R@100']:.4f} vs ID "
-              f"{d['id_baseline']['metrics']['R@100']:.4f}")
+        texts = ", ".join(f"{k} interest(s) {t['metrics']['R@100']:.4f}" for k, t in d["text_user_towers"].items())
+        print(f"{d['name']}: R@100 text {texts} vs ID {d['id_baseline']['metrics']['R@100']:.4f}")
     print(f"wrote {output}")
     return 0
 

@@ -148,3 +148,31 @@ def test_save_and_load(tower, tmp_path):
         tower.save_to_directory(tmp_path / "tower")
     with pytest.raises(FileNotFoundError, match="context tower"):
         ContextQueryTower.from_directory(tmp_path)
+
+
+def test_several_interests_per_user():
+    tower = ContextQueryTower(make_tiny_encoder(), max_context=3, num_interests=3)
+    users = tower({"context": tf.ragged.constant([["cat", "dog", "bread"], ["mat"], []])}).numpy()
+    assert users.shape == (3, 3, 16) and tower.user_query.shape == (3, 16) and tower.recency_bias.shape == (3, 3)
+    np.testing.assert_allclose(np.linalg.norm(users[:2], axis=-1), 1.0, atol=1e-5)
+    # Random attention queries: a three-text history is pooled three different ways; one text has one pooling.
+    assert not np.allclose(users[0, 0], users[0, 1], atol=1e-3)
+    np.testing.assert_allclose(users[1, 0], users[1, 2], atol=1e-5)
+    np.testing.assert_array_equal(users[2], 0.0)  # neither query nor context
+    # A row with a query and no context: the query embedding, for every interest.
+    search = tower({"query": tf.constant(["the cat sat"])}).numpy()
+    np.testing.assert_allclose(search[0], np.repeat(tower.encoder(tf.constant(["the cat sat"])).numpy(), 3, 0),
+                               atol=1e-6)
+    # The per-interest attention and gate, and XLA.
+    args = (tf.zeros([2, 16]), tf.constant([False, False]), tf.random.normal([2, 3, 16]),
+            tf.constant([[True, True, False], [True, True, True]]))
+    out, attention, gate = tower.fuse(*args, return_details=True)
+    assert attention.shape == (2, 3, 3) and gate.shape == (2, 3)
+    np.testing.assert_allclose(attention.numpy().sum(-1), 1.0, atol=1e-6)
+    np.testing.assert_array_equal(attention.numpy()[0, :, 2], 0.0)
+    np.testing.assert_array_equal(gate.numpy(), 0.0)  # user rows: the pooled context alone
+    np.testing.assert_allclose(tf.function(tower.fuse, jit_compile=True)(*args).numpy(), out.numpy(), atol=1e-5)
+    # The setting travels with the config and the files.
+    assert ContextQueryTower.from_config(tower.get_config()).num_interests == 3
+    with pytest.raises(ValueError, match="num_interests"):
+        ContextQueryTower(make_tiny_encoder(), num_interests=0)

@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import make_tiny_encoder
 from tests.recommend.test_movielens import write_ml100k
-from tfsearch.recommend.commands import add_parser
+from tfsearch.recommend.commands import WORD_BUCKETS, add_parser
 from tfsearch.recommend.recommender_comparison import ID_MODEL, RESULTS_FILE, TEXT_MODEL
 from tfsearch.recommend.synthetic_movielens import write_synthetic_movielens
 
@@ -41,6 +41,12 @@ def test_flags_are_checked():
 
     config = comparison_config(args)
     assert config.user_tower.learning_rate == 5e-5 and config.min_rating is None
+    assert config.user_tower.word_buckets is None  # the bag of words belongs to the frozen encoder's head
+    default = comparison_config(parser().parse_args(["recommend", "evaluate", "--data", "d"]))
+    assert default.user_tower.projection_dim == 128 and default.user_tower.word_buckets == WORD_BUCKETS
+    none = comparison_config(parser().parse_args(["recommend", "evaluate", "--data", "d", "--word-buckets", "0",
+                                                  "--num-interests", "2"]))
+    assert none.user_tower.word_buckets is None and none.user_tower.num_interests == 2
 
 
 def test_evaluate_end_to_end(tmp_path, capsys):
@@ -49,6 +55,7 @@ def test_evaluate_end_to_end(tmp_path, capsys):
     make_tiny_encoder().save_to_directory(tmp_path / "encoder")
     code = run(["recommend", "evaluate", "--data", str(tmp_path / "data"), "--model", str(tmp_path / "encoder"),
                 "--output", str(tmp_path / "out"), "--max-context", "3", "--epochs", "1", "--batch-size", "16",
+                "--num-interests", "2",
                 "--id-epochs-choices", "1,2", "--id-dim", "8", "--diversity", "0,0.5", "--max-length", "16", "--no-progress"])
     assert code == 0
     printed = capsys.readouterr().out
@@ -62,7 +69,9 @@ def test_evaluate_end_to_end(tmp_path, capsys):
     assert report["split"]["test_users"] == 24
     selection = report["models"][ID_MODEL]["training"]["epoch_selection"]
     assert set(selection["validation_R@100_by_epochs"]) == {"1", "2"} and selection["epochs"] in (1, 2)
-    assert report["models"][TEXT_MODEL]["training"]["config"]["logq_correction"] is True
+    training = report["models"][TEXT_MODEL]["training"]["config"]
+    assert training["logq_correction"] is True and training["num_interests"] == 2
+    assert training["word_buckets"] == WORD_BUCKETS
     groups = report["models"][TEXT_MODEL]["by_item_frequency"]
     assert sum(g["held_out_items"] for g in groups.values()) == 24
     assert (tmp_path / "out" / "comparison.md").is_file()

@@ -30,6 +30,16 @@ def test_top_candidates_excludes_seen_items():
     np.testing.assert_allclose(scores, [[0.9, 0.0], [1.0, 0.1]])
 
 
+def test_top_candidates_scores_several_interests_by_the_best():
+    # User 0 has two interests, [1, 0] and [0, 1]: item scores are max(x, y):
+    # [1, 0] -> 1.0, [0.6, 0.6] -> 0.6, [0, 0.9] -> 0.9, [-1, -1] -> -1.
+    users = np.array([[[1.0, 0.0], [0.0, 1.0]]], np.float32)
+    items = np.array([[1.0, 0.0], [0.6, 0.6], [0.0, 0.9], [-1.0, -1.0]], np.float32)
+    positions, scores = top_candidates(users, items, exclude=[[0]], num_candidates=3)
+    np.testing.assert_array_equal(positions, [[2, 1, 3]])
+    np.testing.assert_allclose(scores, [[0.9, 0.6, -1.0]])
+
+
 def test_metrics_on_a_worked_example():
     split = _split()
     # One dimension per genre: users and items placed by hand.

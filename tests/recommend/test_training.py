@@ -47,6 +47,46 @@ def test_cached_text_encoder_matches_the_encoder_and_falls_back():
         CachedTextEncoder(texts, np.zeros([2, 16]))
 
 
+def test_bag_of_words_starts_at_zero_and_sums_hashed_words():
+    texts = ["Café Noir (1951)", "noir", ""]
+    rng = np.random.default_rng(0)
+    cached = CachedTextEncoder(texts, rng.normal(size=[3, 8]), projection_dim=4, word_buckets=64)
+    head_only = CachedTextEncoder(texts, cached.cached.numpy()[[0, 1]].tolist() + [[0.0] * 8], projection_dim=4)
+    head_only.projection.set_weights(cached.projection.get_weights())
+    # Zero-initialised table: the output is the head's alone, and "" stays all zeros.
+    np.testing.assert_allclose(cached(tf.constant(texts)).numpy(), head_only(tf.constant(texts)).numpy(), atol=1e-6)
+    np.testing.assert_array_equal(cached(tf.constant([""])).numpy(), 0.0)
+    assert [w.name.split("/")[-1].split(":")[0] for w in cached.trainable_weights][-1] == "word_embeddings"
+
+    # Row r of the table holds r in every column: the term of a text is the sum of its words'
+    # bucket numbers over sqrt(word count). "Café Noir (1951)" -> ["café", "noir", "1951"].
+    cached.word_embeddings.assign(np.tile(np.arange(64, dtype=np.float32)[:, None], [1, 4]))
+    buckets = tf.strings.to_hash_bucket_fast(tf.constant(["café", "noir", "1951"]), 64).numpy()
+    expected = buckets.sum() / np.sqrt(3)  # e.g. buckets [b1, b2, b3] -> (b1 + b2 + b3) / 1.732
+    term = cached.bag_of_words(tf.constant(["Café Noir (1951)", "NOIR!", ""])).numpy()
+    np.testing.assert_allclose(term[0], [expected] * 4, rtol=1e-6)
+    np.testing.assert_allclose(term[1], [buckets[1]] * 4)  # one word: case and punctuation ignored
+    np.testing.assert_array_equal(term[2], 0.0)
+    with pytest.raises(ValueError, match="needs `projection_dim`"):
+        CachedTextEncoder(texts, np.zeros([3, 8]), word_buckets=64)
+    with pytest.raises(ValueError, match="positive integer"):
+        CachedTextEncoder(texts, np.zeros([3, 8]), projection_dim=4, word_buckets=0)
+    with pytest.raises(ValueError, match="word_buckets needs projection_dim"):
+        UserTowerConfig(word_buckets=64)
+
+
+def test_user_tower_trains_its_bag_of_words(tiny_data):
+    items, split = tiny_data
+    config = UserTowerConfig(max_context=3, epochs=2, batch_size=8, learning_rate=1e-2, projection_dim=8,
+                             word_buckets=128)
+    result = train_user_tower(make_tiny_encoder(), split, items, config, progress=False)
+    assert np.all(np.isfinite(result.report["loss"]))
+    assert (result.item_encoder.word_embeddings.numpy() != 0).any()  # the table learned
+    users = result.tower({"context": tf.ragged.constant([["cat dog genre 0"], []])}).numpy()
+    assert users.shape == (2, 8)
+    np.testing.assert_allclose(np.linalg.norm(users[0]), 1.0, atol=1e-5)
+
+
 @pytest.mark.parametrize("train_encoder", [False, True])
 def test_user_tower_trains(tiny_data, train_encoder):
     items, split = tiny_data

@@ -177,6 +177,37 @@ def test_mixed_float16_with_loss_scaling():
     assert float(model.compute_loss(FEATURES)) < before
 
 
+def test_several_interests_train_through_the_one_nearest_the_positive():
+    from tfsearch.models.two_tower import nearest_interest
+
+    # Example 0: interests [1, 0] and [0, 1], positive [0.2, 0.9]: dot products 0.2 and 0.9 -> the second.
+    # Example 1: interests [0, 1] and [0.6, 0.8], positive [1, 0]: 0 and 0.6 -> the second.
+    interests = tf.constant([[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [0.6, 0.8]]])
+    positives = tf.constant([[0.2, 0.9], [1.0, 0.0]])
+    np.testing.assert_allclose(nearest_interest(interests, positives).numpy(), [[0.0, 1.0], [0.6, 0.8]])
+    with tf.GradientTape() as tape:
+        tape.watch(interests)
+        total = tf.reduce_sum(nearest_interest(interests, positives))
+    gradient = tape.gradient(total, interests).numpy()
+    np.testing.assert_array_equal(gradient, [[[0, 0], [1, 1]], [[0, 0], [1, 1]]])  # only the chosen ones learn
+
+    from tfsearch.models.context_query_tower import ContextQueryTower
+
+    encoder = make_tiny_encoder()
+    tower = ContextQueryTower(encoder, max_context=2, num_interests=2)
+    model = TwoTower(tower, encoder)
+    features = {"query": {"context": tf.constant([["cat", "dog"], ["mat", ""], ["food", "bread"]])},
+                "document": tf.constant(["hello world", "tensor flow", "search"]),
+                "document_id": tf.constant(["a", "b", "c"])}
+    # The loss is the single-vector loss of each example's nearest interest.
+    users = tower(features["query"])
+    documents = encoder(features["document"])
+    routed = nearest_interest(users, documents)
+    expected = TwoTower(encoder).task(routed, documents, candidate_ids=tf.constant([1, 2, 3], tf.int64),
+                                      compute_metrics=False, compute_batch_metrics=False)
+    np.testing.assert_allclose(model.compute_loss(features).numpy(), expected.numpy(), rtol=1e-5)
+
+
 def test_exported_from_tfsearch_models():
     import tfsearch.models
 

@@ -35,6 +35,14 @@ class ContextQueryTower(tf.keras.Model):
     all the tower is a *user tower* for a text-based recommender whose items
     are embedded by the same encoder. A row with neither is all zeros.
 
+    With `num_interests = K > 1` the tower returns `K` vectors per row
+    (multi-interest, as in MIND and ComiRec): a user row pools its context
+    with `K` learned attention queries (randomly initialised, each with its own
+    recency bias), so that a user who likes both westerns and musicals gets
+    one vector near each. An item's score is its best dot product with the
+    `K` vectors; `TwoTower` trains each example through the interest nearest
+    its positive. Rows with a query use the query for every interest.
+
     Only the `max_context` most recent texts are kept (the last ones of each
     row: contexts are given oldest first).
 
@@ -45,6 +53,7 @@ class ContextQueryTower(tf.keras.Model):
         attention_dim: int or None. Size of the attention keys (None: the
             encoder's `embedding_dim`).
         gate_bias: float. Initial bias of the gate (0: an even mix).
+        num_interests: int. Vectors returned per row (1: one).
         **kwargs: standard `tf.keras.Model` arguments.
 
     Call arguments:
@@ -60,7 +69,8 @@ class ContextQueryTower(tf.keras.Model):
 
     Returns:
         float32 `[batch, embedding_dim]`, unit norm (zeros for a row with
-        neither query nor context).
+        neither query nor context); `[batch, num_interests, embedding_dim]`
+        when `num_interests > 1`.
 
     Example:
     ```python
@@ -72,7 +82,7 @@ class ContextQueryTower(tf.keras.Model):
     ```
     """
 
-    def __init__(self, encoder, max_context=10, attention_dim=None, gate_bias=0.0, **kwargs):
+    def __init__(self, encoder, max_context=10, attention_dim=None, gate_bias=0.0, num_interests=1, **kwargs):
         super().__init__(**kwargs)
         if isinstance(encoder, dict):
             encoder = tf.keras.layers.deserialize(encoder)
@@ -80,6 +90,8 @@ class ContextQueryTower(tf.keras.Model):
             raise ValueError(f"`max_context` must be a positive integer, got {max_context!r}.")
         if attention_dim is not None and (int(attention_dim) != attention_dim or attention_dim < 1):
             raise ValueError(f"`attention_dim` must be a positive integer or None, got {attention_dim!r}.")
+        if int(num_interests) != num_interests or num_interests < 1:
+            raise ValueError(f"`num_interests` must be a positive integer, got {num_interests!r}.")
         dim = int(encoder.embedding_dim)
 
         # === Layers ===
@@ -98,12 +110,19 @@ class ContextQueryTower(tf.keras.Model):
         self.max_context = int(max_context)
         self.attention_dim = None if attention_dim is None else int(attention_dim)
         self.gate_bias = float(gate_bias)
+        self.num_interests = int(num_interests)
 
     def build(self, input_shape=None):
         dim = self.embedding_dim
         attention_dim = self.attention_dim or dim
-        self.user_query = self.add_weight(name="user_query", shape=[attention_dim], initializer="zeros")
-        self.recency_bias = self.add_weight(name="recency_bias", shape=[self.max_context], initializer="zeros")
+        if self.num_interests == 1:
+            self.user_query = self.add_weight(name="user_query", shape=[attention_dim], initializer="zeros")
+            self.recency_bias = self.add_weight(name="recency_bias", shape=[self.max_context], initializer="zeros")
+        else:  # random attention queries, so that the interests differ from the first step
+            self.user_query = self.add_weight(name="user_query", shape=[self.num_interests, attention_dim],
+                                              initializer=tf.keras.initializers.RandomNormal(stddev=1.0))
+            self.recency_bias = self.add_weight(name="recency_bias", shape=[self.num_interests, self.max_context],
+                                                initializer="zeros")
         for layer, shape in ((self.query_projection, [None, dim]), (self.key_projection, [None, None, dim]),
                              (self.value_projection, [None, None, dim]), (self.gate, [None, 2 * dim])):
             with tf.name_scope(layer.name):
@@ -172,9 +191,12 @@ class ContextQueryTower(tf.keras.Model):
 
         Returns:
             float32 `[batch, dim]`; with `return_details`, `(output, attention, gate)`.
+            With `num_interests = K > 1`: output `[batch, K, dim]`, attention
+            `[batch, K, num_context]`, gate `[batch, K]`.
         """
         if not self.built:
             self.build()
+        interests = self.num_interests
         query_embedding = tf.cast(query_embedding, tf.float32)
         context_embeddings = tf.cast(context_embeddings, tf.float32)
         query_mask = tf.cast(query_mask, tf.bool)
@@ -188,23 +210,31 @@ class ContextQueryTower(tf.keras.Model):
         recency = lengths - 1 - tf.range(num_context)[tf.newaxis, :]
         recency = tf.clip_by_value(recency, 0, self.max_context - 1)
 
-        attention_query = tf.where(query_mask[:, tf.newaxis], self.query_projection(query_embedding),
-                                   self.user_query[tf.newaxis, :])
+        # One attention query per interest: [batch, K, attention_dim].
+        user_queries = tf.reshape(self.user_query, [interests, -1])
+        attention_query = tf.where(query_mask[:, tf.newaxis, tf.newaxis],
+                                   self.query_projection(query_embedding)[:, tf.newaxis, :],
+                                   user_queries[tf.newaxis, :, :])
         keys = self.key_projection(context_embeddings)  # [batch, num_context, attention_dim]
         scale = tf.math.rsqrt(tf.cast(tf.shape(keys)[-1], tf.float32))
-        logits = tf.einsum("ba,bca->bc", attention_query, keys) * scale + tf.gather(self.recency_bias, recency)
-        logits = tf.where(context_mask, logits, -1e9)
-        attention = tf.nn.softmax(logits, axis=-1) * tf.cast(context_mask, tf.float32)
+        recency_bias = tf.gather(tf.reshape(self.recency_bias, [interests, -1]), recency, axis=1)  # [K, batch, ctx]
+        logits = tf.einsum("bka,bca->bkc", attention_query, keys) * scale + tf.transpose(recency_bias, [1, 0, 2])
+        context_mask_k = context_mask[:, tf.newaxis, :]
+        logits = tf.where(context_mask_k, logits, -1e9)
+        attention = tf.nn.softmax(logits, axis=-1) * tf.cast(context_mask_k, tf.float32)  # [batch, K, ctx]
         values = context_embeddings + self.value_projection(context_embeddings)
-        pooled = tf.math.l2_normalize(tf.einsum("bc,bcd->bd", attention, values), axis=-1)
+        pooled = tf.math.l2_normalize(tf.einsum("bkc,bcd->bkd", attention, values), axis=-1)  # [batch, K, dim]
 
         has_context = lengths[:, 0] > 0
-        gate = tf.sigmoid(self.gate(tf.concat([query_embedding, pooled], axis=-1)))[:, 0]
-        gate = tf.where(has_context, tf.where(query_mask, gate, 0.0), 1.0)
-        mixed = tf.math.l2_normalize(gate[:, tf.newaxis] * query_embedding + (1.0 - gate[:, tf.newaxis]) * pooled,
+        queries_k = tf.broadcast_to(query_embedding[:, tf.newaxis, :], tf.shape(pooled))
+        gate = tf.sigmoid(self.gate(tf.concat([queries_k, pooled], axis=-1)))[..., 0]  # [batch, K]
+        gate = tf.where(has_context[:, tf.newaxis], tf.where(query_mask[:, tf.newaxis], gate, 0.0), 1.0)
+        mixed = tf.math.l2_normalize(gate[..., tf.newaxis] * queries_k + (1.0 - gate[..., tf.newaxis]) * pooled,
                                      axis=-1)
         # No context: the query embedding exactly as the encoder gave it.
-        output = tf.where(has_context[:, tf.newaxis], mixed, query_embedding)
+        output = tf.where(has_context[:, tf.newaxis, tf.newaxis], mixed, queries_k)
+        if interests == 1:
+            output, attention, gate = output[:, 0], attention[:, 0], gate[:, 0]
         if return_details:
             return output, attention, gate
         return output
@@ -256,6 +286,7 @@ class ContextQueryTower(tf.keras.Model):
             "max_context": self.max_context,
             "attention_dim": self.attention_dim,
             "gate_bias": self.gate_bias,
+            "num_interests": self.num_interests,
         })
         return config
 

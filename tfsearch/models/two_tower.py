@@ -23,6 +23,11 @@ class TwoTower(tfrs.Model):
     query meets the negatives of the global batch, not only of its replica, and
     the loss and gradients equal those of one device on the global batch.
 
+    A query tower may return several vectors per query, `[batch, K, dim]`
+    (`ContextQueryTower(num_interests=K)`): each example is then scored
+    through its interest nearest its positive (`nearest_interest`, as in
+    ComiRec), and only that vector learns from it.
+
     Args:
         query_encoder: `BertEncoder` (or its config) for queries.
         document_encoder: `BertEncoder` (or its config) for documents, or None
@@ -146,6 +151,8 @@ class TwoTower(tfrs.Model):
     def compute_loss(self, features, training=False):
         queries = _embed(self.query_encoder, features, "query", training)
         embeddings, ids, probabilities = self.candidates(features, training=training)
+        if queries.shape.rank == 3:  # several interests per query; the batch's positives come first
+            queries = nearest_interest(queries, embeddings[:tf.shape(queries)[0]])
         return self.task(queries, embeddings, candidate_ids=ids, candidate_sampling_probability=probabilities,
                          compute_metrics=False, compute_batch_metrics=False)
 
@@ -197,6 +204,29 @@ class TwoTower(tfrs.Model):
 
 
 DOCUMENT_ENCODER_DIR = "document_encoder"
+
+
+def nearest_interest(interests, positives):
+    """Each example's interest vector with the highest dot product with its positive.
+
+    The routing of multi-interest training (Cen et al., ComiRec, KDD 2020):
+    the choice itself is not differentiated, the chosen vector is.
+
+    Args:
+        interests: float `[batch, num_interests, dim]`.
+        positives: float `[batch, dim]`.
+
+    Returns:
+        float `[batch, dim]`.
+
+    Example:
+    ```python
+    interests = tf.constant([[[1.0, 0.0], [0.0, 1.0]]])  # one user, two interests
+    nearest_interest(interests, tf.constant([[0.2, 0.9]]))  # [[0.0, 1.0]]
+    ```
+    """
+    scores = tf.einsum("bkd,bd->bk", interests, tf.stop_gradient(tf.cast(positives, interests.dtype)))
+    return tf.gather(interests, tf.argmax(scores, axis=1, output_type=tf.int32), batch_dims=1)
 
 
 def _embed(encoder, features, name, training):

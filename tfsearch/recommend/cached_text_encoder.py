@@ -19,6 +19,15 @@ class CachedTextEncoder(tf.keras.layers.Layer):
     trained for the task: BERT stays frozen and cached, the head learns. The
     wrapped `encoder`'s weights are never trained through this layer.
 
+    With `word_buckets` as well, a trainable bag of words is added to the
+    head's output before the normalisation: each lower-cased word of the text
+    is hashed into one of `word_buckets` rows of a zero-initialised table, and
+    the rows are summed and divided by the square root of the word count. It
+    is a cheap stand-in for fine-tuning the encoder on CPUs: the words' meaning
+    for the task is learned from the training data (for example that "harbor"
+    goes with pirate films), and it carries over to any new text made of
+    known words. At initialisation the output equals the head's alone.
+
     The layer holds data (the table), not only settings: it is not meant for
     `get_config` serialisation; rebuild it from the corpus and `encode_texts`.
 
@@ -27,13 +36,16 @@ class CachedTextEncoder(tf.keras.layers.Layer):
         embeddings: float array `[num_texts, dim]`, row i the embedding of `texts[i]`.
         encoder: optional text encoder for texts outside the cache (frozen).
         projection_dim: int or None. Adds the trainable head.
+        word_buckets: int or None. Adds the trainable bag of hashed words
+            (`[word_buckets, projection_dim]`); needs `projection_dim`.
         **kwargs: `tf.keras.layers.Layer` arguments.
 
     Call arguments:
         texts: string tensor `[n]`.
 
     Returns:
-        float32 `[n, dim]` (`[n, projection_dim]` with the head).
+        float32 `[n, dim]` (`[n, projection_dim]`, unit norm, with the head;
+        zeros for `""`).
 
     Example:
     ```python
@@ -43,8 +55,12 @@ class CachedTextEncoder(tf.keras.layers.Layer):
     ```
     """
 
-    def __init__(self, texts, embeddings, encoder=None, projection_dim=None, **kwargs):
+    def __init__(self, texts, embeddings, encoder=None, projection_dim=None, word_buckets=None, **kwargs):
         super().__init__(**kwargs)
+        if word_buckets is not None and (int(word_buckets) != word_buckets or word_buckets < 1):
+            raise ValueError(f"`word_buckets` must be a positive integer or None, got {word_buckets!r}.")
+        if word_buckets is not None and projection_dim is None:
+            raise ValueError("`word_buckets` needs `projection_dim`: the bag of words is added to the head's output.")
         embeddings = np.asarray(embeddings, np.float32)
         if embeddings.ndim != 2 or len(embeddings) != len(texts):
             raise ValueError(f"embeddings must be [len(texts), dim] = [{len(texts)}, dim], got {embeddings.shape}.")
@@ -67,6 +83,12 @@ class CachedTextEncoder(tf.keras.layers.Layer):
                                                     kernel_initializer="orthogonal", name="projection")
             with tf.name_scope(self.projection.name):
                 self.projection.build([None, self.dim])
+        self.word_buckets = None if word_buckets is None else int(word_buckets)
+        self.word_embeddings = None
+        if word_buckets is not None:
+            self.word_embeddings = self.add_weight(name="word_embeddings", shape=[self.word_buckets,
+                                                                                  self.projection_dim],
+                                                   initializer="zeros")
 
     @property
     def embedding_dim(self):
@@ -74,8 +96,11 @@ class CachedTextEncoder(tf.keras.layers.Layer):
 
     @property
     def trainable_weights(self):
-        # The head only: the wrapped encoder stays frozen.
-        return list(self.projection.trainable_weights) if self.projection is not None and self.trainable else []
+        # The head (and the bag of words) only: the wrapped encoder stays frozen.
+        if self.projection is None or not self.trainable:
+            return []
+        words = [self.word_embeddings] if self.word_embeddings is not None else []
+        return list(self.projection.trainable_weights) + words
 
     @property
     def non_trainable_weights(self):
@@ -88,7 +113,30 @@ class CachedTextEncoder(tf.keras.layers.Layer):
         embeddings = self._lookup(texts)
         if self.projection is None:
             return embeddings
-        return tf.math.l2_normalize(self.projection(embeddings), axis=-1)
+        projected = self.projection(embeddings)
+        if self.word_embeddings is not None:
+            projected += self.bag_of_words(texts)
+        return tf.math.l2_normalize(projected, axis=-1)
+
+    def bag_of_words(self, texts):
+        """The learned word term: `sum(word_embeddings[hash(w)] for w in words) / sqrt(len(words))`.
+
+        Words are the runs of letters and digits of the lower-cased text
+        (UTF-8), e.g. "Café Noir (1951)" -> ["café", "noir", "1951"].
+
+        Args:
+            texts: string `[n]`.
+
+        Returns:
+            float32 `[n, projection_dim]` (zeros for a text without words).
+        """
+        texts = tf.reshape(tf.convert_to_tensor(texts, tf.string), [-1])
+        words = tf.strings.split(tf.strings.regex_replace(tf.strings.lower(texts, encoding="utf-8"),
+                                                          r"[^\pL\pN]+", " "))
+        rows = tf.strings.to_hash_bucket_fast(words, self.word_buckets)
+        summed = tf.reduce_sum(tf.gather(self.word_embeddings, rows), axis=1)
+        count = tf.cast(tf.maximum(words.row_lengths(), 1), tf.float32)[:, tf.newaxis]
+        return summed * tf.math.rsqrt(count)
 
     def _lookup(self, texts):
         texts = tf.reshape(tf.convert_to_tensor(texts, tf.string), [-1])

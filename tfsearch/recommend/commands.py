@@ -8,6 +8,8 @@ import json
 
 from tfsearch.utils.arg_types import positive_float, positive_int, positive_int_list, unit_interval_list
 
+WORD_BUCKETS = 32768  # rows of the user tower's bag-of-words table (`--word-buckets`)
+
 
 def cmd_convert_movielens(args):
     from tfsearch.recommend.movielens import convert_movielens_100k
@@ -32,6 +34,9 @@ def comparison_config(args):
                                    learning_rate=learning_rate, temperature=args.temperature,
                                    train_encoder=args.train_encoder,
                                    projection_dim=None if args.train_encoder else (args.projection_dim or None),
+                                   word_buckets=(None if args.train_encoder or not args.projection_dim
+                                                 else (args.word_buckets or None)),
+                                   num_interests=args.num_interests,
                                    logq_correction=not args.no_logq,
                                    seed=args.seed),
         id_baseline=IdBaselineConfig(embedding_dim=args.id_dim, epochs=args.id_epochs, batch_size=args.id_batch_size,
@@ -103,7 +108,9 @@ def add_parser(subparsers):
                    help="ratings at or above are positive (default: 4; 0: every interaction)")
     g.add_argument("--min-history", type=int, default=1, help="positives needed before the held-out ones (default: 1)")
     g = e.add_argument_group("text user tower")
-    g.add_argument("--max-context", type=positive_int, default=20, help="history titles read (default: 20)")
+    g.add_argument("--max-context", type=positive_int, default=40, help="history titles read (default: 40)")
+    g.add_argument("--num-interests", type=positive_int, default=1,
+                   help="vectors per user; an item scores its best dot product with them (default: 1)")
     g.add_argument("--epochs", type=positive_int, default=10, help="epochs (default: 10)")
     g.add_argument("--batch-size", type=positive_int, default=128, help="batch size (default: 128)")
     g.add_argument("--learning-rate", type=positive_float,
@@ -112,6 +119,9 @@ def add_parser(subparsers):
     g.add_argument("--projection-dim", type=int, default=128,
                    help="with the frozen encoder: a trainable linear head of this size over the cached embeddings, "
                         "shared by items and history (default: 128; 0: none)")
+    g.add_argument("--word-buckets", type=int, default=WORD_BUCKETS,
+                   help="with the head: a trainable bag of hashed words added to it, the words' meaning learned "
+                        f"from the interactions (default: {WORD_BUCKETS} buckets; 0: none)")
     g.add_argument("--no-logq", action="store_true",
                    help="no sampling-bias (logQ) correction of the in-batch negatives")
     g.add_argument("--train-encoder", action="store_true",
@@ -119,9 +129,9 @@ def add_parser(subparsers):
     g = e.add_argument_group("ID baseline (tfrs basic retrieval tutorial)")
     g.add_argument("--id-dim", type=positive_int, default=32, help="embedding size (default: 32)")
     g.add_argument("--id-epochs", type=positive_int, default=20, help="epochs with --id-no-selection (default: 20)")
-    g.add_argument("--id-epochs-choices", type=positive_int_list, default=(10, 20, 40),
+    g.add_argument("--id-epochs-choices", type=positive_int_list, default=(5, 10, 20, 40),
                    help="comma-separated epoch counts to choose from on a validation split carved out of the "
-                        "training interactions, by R@100 (default: 10,20,40)")
+                        "training interactions, by R@100 (default: 5,10,20,40)")
     g.add_argument("--id-no-selection", action="store_true", help="train the ID baseline for --id-epochs, no choice")
     g.add_argument("--id-batch-size", type=positive_int, default=256, help="batch size (default: 256)")
     g.add_argument("--id-learning-rate", type=positive_float, default=0.1, help="Adagrad learning rate (default: 0.1)")

@@ -21,7 +21,8 @@ def top_candidates(user_embeddings, item_embeddings, exclude, num_candidates=100
     """Top items per user by dot product, excluded items left out.
 
     Args:
-        user_embeddings: float `[num_users, dim]`.
+        user_embeddings: float `[num_users, dim]`, or `[num_users, num_interests,
+            dim]` (an item's score is then its best dot product with the user's vectors).
         item_embeddings: float `[num_items, dim]`.
         exclude: list (one per user) of item positions to leave out.
         num_candidates: int.
@@ -30,7 +31,8 @@ def top_candidates(user_embeddings, item_embeddings, exclude, num_candidates=100
         `(positions int [num_users, n], scores float [num_users, n])`, best first,
         with `n = min(num_candidates, num_items)`.
     """
-    scores = np.asarray(user_embeddings, np.float32) @ np.asarray(item_embeddings, np.float32).T
+    users, items = np.asarray(user_embeddings, np.float32), np.asarray(item_embeddings, np.float32)
+    scores = (users @ items.T) if users.ndim == 2 else np.einsum("ukd,id->uki", users, items).max(axis=1)
     for row, positions in enumerate(exclude):
         if len(positions):
             scores[row, list(positions)] = -np.inf
@@ -123,7 +125,8 @@ def evaluate_recommender(user_embeddings, item_embeddings, item_ids, split, user
     """Leave-last-out metrics of user and item embeddings, and the aspect re-ranking trade-off.
 
     Args:
-        user_embeddings: float `[num_users, dim]`, rows in `users` order.
+        user_embeddings: float `[num_users, dim]` (or `[num_users, num_interests,
+            dim]`, see `top_candidates`), rows in `users` order.
         item_embeddings: float `[num_items, dim]`, rows in `item_ids` order.
         item_ids: list of str.
         split: `LeaveLastOutSplit` (held-out items, training items to leave out).

@@ -31,6 +31,13 @@ class UserTowerConfig:
             learning rate near 5e-5), else freeze it and cache item embeddings.
         projection_dim: with a frozen encoder, a trainable linear head of this
             size over the cached embeddings, shared by items and context (None: none).
+        word_buckets: with `projection_dim`, a trainable bag of hashed words
+            added to the head (`CachedTextEncoder(word_buckets=...)`): the
+            words' meaning for the task is learned, as fine-tuning would, at a
+            lookup's cost (None: none).
+        num_interests: vectors per user (`ContextQueryTower(num_interests=...)`):
+            an item scores its best dot product with them, and each training
+            example updates the one nearest its item (1: one vector).
         logq_correction: pass each target's frequency among the training
             targets as `candidate_sampling_probability` (Yi et al., RecSys 2019):
             in-batch negatives are sampled by popularity, and without the
@@ -48,6 +55,8 @@ class UserTowerConfig:
     temperature: float = 0.05
     train_encoder: bool = False
     projection_dim: int = None
+    word_buckets: int = None
+    num_interests: int = 1
     logq_correction: bool = True
     max_examples_per_user: int = None
     seed: int = 0
@@ -62,6 +71,9 @@ class UserTowerConfig:
             (self.temperature > 0, "temperature must be positive"),
             (not (self.train_encoder and self.projection_dim), "projection_dim is for a frozen encoder"),
             (self.projection_dim is None or self.projection_dim >= 1, "projection_dim must be positive"),
+            (self.word_buckets is None or self.word_buckets >= 1, "word_buckets must be positive"),
+            (self.num_interests >= 1, "num_interests must be at least 1"),
+            (self.word_buckets is None or self.projection_dim, "word_buckets needs projection_dim"),
             (self.max_examples_per_user is None or self.max_examples_per_user >= 1,
              "max_examples_per_user must be positive"),
         ]
@@ -169,8 +181,9 @@ def train_user_tower(encoder, split, items, config=None, progress=True):
     else:
         texts = sorted(set(item_texts(items).values()))
         embeddings = encode_texts(encoder, texts, progress=progress, description="encoding items")
-        text_encoder = CachedTextEncoder(texts, embeddings, encoder=encoder, projection_dim=config.projection_dim)
-    tower = ContextQueryTower(text_encoder, max_context=config.max_context)
+        text_encoder = CachedTextEncoder(texts, embeddings, encoder=encoder, projection_dim=config.projection_dim,
+                                         word_buckets=config.word_buckets)
+    tower = ContextQueryTower(text_encoder, max_context=config.max_context, num_interests=config.num_interests)
     model = TwoTower(tower, text_encoder, temperature=config.temperature, remove_accidental_hits=True)
 
     features = {
