@@ -55,8 +55,8 @@ def test_evaluate_end_to_end(tmp_path, capsys):
     make_tiny_encoder().save_to_directory(tmp_path / "encoder")
     code = run(["recommend", "evaluate", "--data", str(tmp_path / "data"), "--model", str(tmp_path / "encoder"),
                 "--output", str(tmp_path / "out"), "--max-context", "3", "--epochs", "1", "--batch-size", "16",
-                "--num-interests", "2",
-                "--id-epochs-choices", "1,2", "--id-dim", "8", "--diversity", "0,0.5", "--max-length", "16", "--no-progress"])
+                "--num-interests", "2", "--id-epochs-choices", "1,2", "--id-dim", "8", "--diversity", "0,0.5",
+                "--max-length", "16", "--no-progress"])
     assert code == 0
     printed = capsys.readouterr().out
     assert TEXT_MODEL in printed and ID_MODEL in printed and "alpha_nDCG@10" in printed
