@@ -150,7 +150,7 @@ def test_save_and_load(tower, tmp_path):
         ContextQueryTower.from_directory(tmp_path)
 
 
-def test_several_interests_per_user():
+def test_several_interests_per_user(tmp_path):
     tower = ContextQueryTower(make_tiny_encoder(), max_context=3, num_interests=3)
     users = tower({"context": tf.ragged.constant([["cat", "dog", "bread"], ["mat"], []])}).numpy()
     assert users.shape == (3, 3, 16) and tower.user_query.shape == (3, 16) and tower.recency_bias.shape == (3, 3)
@@ -174,5 +174,10 @@ def test_several_interests_per_user():
     np.testing.assert_allclose(tf.function(tower.fuse, jit_compile=True)(*args).numpy(), out.numpy(), atol=1e-5)
     # The setting travels with the config and the files.
     assert ContextQueryTower.from_config(tower.get_config()).num_interests == 3
+    tower.save_to_directory(tmp_path / "tower")
+    loaded = ContextQueryTower.from_directory(tmp_path / "tower")
+    assert loaded.num_interests == 3
+    np.testing.assert_allclose(loaded({"context": tf.ragged.constant([["cat", "dog", "bread"], ["mat"], []])}).numpy(),
+                               users, atol=1e-6)
     with pytest.raises(ValueError, match="num_interests"):
         ContextQueryTower(make_tiny_encoder(), num_interests=0)
