@@ -245,7 +245,7 @@ class BeirDataset:
 
     Example:
     ```python
-    data = BeirDataset("../shared/data/scifact")
+    data = BeirDataset("path/to/scifact")
     qrels = data.qrels("test")            # {query_id: {doc_id: score}}
     queries = data.queries("test")        # {query_id: Query}, judged queries only
     for doc in data.iter_corpus():        # streams Documents

@@ -23,7 +23,7 @@ def corpus_dataset(data, separator=" "):
 
     Example:
     ```python
-    for ids, texts in corpus_dataset("../shared/data/scifact").batch(64):
+    for ids, texts in corpus_dataset("path/to/scifact").batch(64):
         ...
     ```
     """

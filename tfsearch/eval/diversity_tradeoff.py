@@ -8,12 +8,11 @@ import time
 import numpy as np
 
 from tfsearch.data.beir import BeirDataset
-from tfsearch.data.pipelines import corpus_dataset
 from tfsearch.eval.diversity_metrics import aspect_labels, aspect_metrics, intra_list_diversity
 from tfsearch.eval.metrics import evaluate_run
 from tfsearch.eval.trec import write_trec_run
-from tfsearch.index.brute_force_index import BruteForceIndex
-from tfsearch.models.batch_encoding import encode_dataset, encode_texts
+from tfsearch.index.corpus_index import encode_corpus_index
+from tfsearch.models.batch_encoding import encode_texts
 from tfsearch.utils.atomic import atomic_file, atomic_write_text
 
 DEFAULT_DIVERSITIES = tuple(round(0.1 * i, 1) for i in range(11))
@@ -130,9 +129,7 @@ def diversity_tradeoff(encoder, data, split="test", config=None, output_dir=None
     aspects_of = aspect_labels(data, config.aspect_field) if config.aspect_field else None
 
     if index is None:
-        doc_ids, doc_embeddings = encode_dataset(encoder, corpus_dataset(data), total=data.count_documents(),
-                                                 progress=progress, description="encoding corpus")
-        index = BruteForceIndex(k=config.candidates).index(doc_embeddings, doc_ids)
+        index = encode_corpus_index(encoder, data, k=config.candidates, progress=progress)
     doc_ids = index.identifiers
     doc_embeddings = np.asarray(index.embeddings)
 

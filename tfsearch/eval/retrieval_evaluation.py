@@ -9,12 +9,11 @@ import time
 import numpy as np
 
 from tfsearch.data.beir import BeirDataset
-from tfsearch.data.pipelines import corpus_dataset
 from tfsearch.eval.diversity_metrics import aspect_labels, aspect_metrics, intra_list_diversity
 from tfsearch.eval.metrics import DEFAULT_MEASURES, evaluate_run
 from tfsearch.eval.trec import write_trec_run
-from tfsearch.index.brute_force_index import BruteForceIndex
-from tfsearch.models.batch_encoding import encode_dataset, encode_texts
+from tfsearch.index.corpus_index import encode_corpus_index
+from tfsearch.models.batch_encoding import encode_texts
 from tfsearch.utils.atomic import atomic_write_text
 
 
@@ -92,15 +91,9 @@ def evaluate_retrieval(encoder, data, split="test", output_dir=None, top_k=1000,
     info = {"data": str(data.path), "split": split, "top_k": top_k, "num_queries": len(queries)}
     aspects_of = aspect_labels(data, aspect_field) if aspect_field else None  # fail fast on a wrong field
 
-    start = time.perf_counter()
     if index is None:
-        doc_ids, doc_embeddings = encode_dataset(
-            document_encoder or encoder, corpus_dataset(data), batch_size=batch_size, total=data.count_documents(),
-            progress=progress, description="encoding corpus",
-        )
-        index = BruteForceIndex(k=top_k).index(doc_embeddings, doc_ids)
-        info["corpus_encoding_seconds"] = round(time.perf_counter() - start, 2)
-        info["documents_per_second"] = round(len(doc_ids) / max(info["corpus_encoding_seconds"], 1e-9), 1)
+        index = encode_corpus_index(document_encoder or encoder, data, k=top_k, batch_size=batch_size,
+                                    progress=progress, info=info)
     info["num_documents"] = index.num_documents
 
     query_ids = list(queries)

@@ -6,15 +6,14 @@ import pathlib
 import time
 
 from tfsearch.data.beir import BeirDataset
-from tfsearch.data.pipelines import corpus_dataset
 from tfsearch.eval.metrics import DEFAULT_MEASURES, evaluate_run, parse_measures
 from tfsearch.eval.retrieval_evaluation import EvaluationResult, run_from_search, write_evaluation
 from tfsearch.hybrid.bm25_retriever import BM25Retriever
 from tfsearch.hybrid.query_expansion import search_with_feedback
 from tfsearch.hybrid.rank_fusion import linear_fusion, reciprocal_rank_fusion
 from tfsearch.hybrid.runs import truncate_run
-from tfsearch.index.brute_force_index import BruteForceIndex
-from tfsearch.models.batch_encoding import encode_dataset, encode_texts
+from tfsearch.index.corpus_index import encode_corpus_index
+from tfsearch.models.batch_encoding import encode_texts
 from tfsearch.utils.atomic import atomic_write_text
 
 FUSIONS = ("rrf", "linear")
@@ -94,7 +93,7 @@ def evaluate_hybrid(encoder, data, split="test", fusion="rrf", rrf_k=60, fusion_
 
     Example:
     ```python
-    result = evaluate_hybrid(BertEncoder.from_pretrained(), "../shared/data/scifact", fusion="rrf")
+    result = evaluate_hybrid(BertEncoder.from_pretrained(), "path/to/scifact", fusion="rrf")
     print(result.format_table())   # columns dense, bm25, fused
     ```
     """
@@ -121,13 +120,9 @@ def evaluate_hybrid(encoder, data, split="test", fusion="rrf", rrf_k=60, fusion_
             "fusion_weight": fusion_weight if fusion == "linear" else None,
             "prf_documents": int(prf_documents), "prf_beta": float(prf_beta) if prf_documents else None}
 
-    start = time.perf_counter()
     if index is None:
-        doc_ids, doc_embeddings = encode_dataset(
-            document_encoder or encoder, corpus_dataset(data), batch_size=batch_size, total=data.count_documents(),
-            progress=progress, description="encoding corpus")
-        index = BruteForceIndex(k=top_k).index(doc_embeddings, doc_ids)
-        info["corpus_encoding_seconds"] = round(time.perf_counter() - start, 2)
+        index = encode_corpus_index(document_encoder or encoder, data, k=top_k, batch_size=batch_size,
+                                    progress=progress, info=info)
     info["num_documents"] = index.num_documents
     top_k = min(top_k, index.num_documents)
 
