@@ -2,7 +2,7 @@ import argparse
 
 import pytest
 
-from tfsearch.utils.arg_types import (
+from tfsearch.cli.arg_types import (
     fraction,
     non_negative_float,
     non_negative_int,

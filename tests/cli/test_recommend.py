@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import make_tiny_encoder
 from tests.recommend.test_movielens import write_ml100k
-from tfsearch.recommend.commands import WORD_BUCKETS, add_parser
+from tfsearch.cli.recommend import WORD_BUCKETS, add_parser
 from tfsearch.recommend.recommender_comparison import ID_MODEL, RESULTS_FILE, TEXT_MODEL
 from tfsearch.recommend.synthetic_movielens import write_synthetic_movielens
 
@@ -37,7 +37,7 @@ def test_flags_are_checked():
     with pytest.raises(SystemExit):
         parser().parse_args(["recommend", "evaluate", "--data", "d", "--epochs", "0"])
     args = parser().parse_args(["recommend", "evaluate", "--data", "d", "--train-encoder", "--min-rating", "0"])
-    from tfsearch.recommend.commands import comparison_config
+    from tfsearch.cli.recommend import comparison_config
 
     config = comparison_config(args)
     assert config.user_tower.learning_rate == 5e-5 and config.min_rating is None

@@ -1,12 +1,12 @@
 """`tfsearch recommend ...`: convert MovieLens 100K, compare the text user tower with the ID baseline.
 
-`tfsearch/cli.py` registers these with `add_parser(sub)`; errors raised as
+`tfsearch.cli` registers these with `add_parser(subparsers)`; errors raised as
 `ValueError` / `FileNotFoundError` become its one-line message and exit code 2.
 """
 
 import json
 
-from tfsearch.utils.arg_types import positive_float, positive_int, positive_int_list, unit_interval_list
+from tfsearch.cli.arg_types import positive_float, positive_int, positive_int_list, unit_interval_list
 
 WORD_BUCKETS = 32768  # rows of the user tower's bag-of-words table (`--word-buckets`)
 

@@ -3,68 +3,66 @@
 import dataclasses
 import json
 import pathlib
+from typing import Optional
 
 MIXED_PRECISION = (None, "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
+
+
+def _setting(default, help):
+    """A setting with its default and its one-line description (the `tfsearch train` flag's help)."""
+    return dataclasses.field(default=default, metadata={"help": help})
 
 
 @dataclasses.dataclass
 class TrainConfig:
     """Everything a training run needs; saved as `train_config.json` in the output folder.
 
-    Attributes:
-        data: BEIR folder.
-        output: the output (model) folder.
-        split: training split of the judgements.
-        model: starting checkpoint or preset (None: all-MiniLM-L6-v2).
-        max_length: tokens per text (None: the checkpoint's).
-        shared_towers: one encoder for queries and documents (else two copies).
-        projection_dim: optional projection head on each tower.
-        validation_fraction: training queries held out for validation.
-        validation_corpus_size: documents searched at validation: the
-            validation queries' relevant documents plus a seeded sample of the
-            rest up to this many (None: the whole corpus).
-        epochs, batch_size (global), learning_rate (peak), warmup_fraction,
-        weight_decay: optimisation (AdamW, linear warm-up and decay).
-        temperature, remove_accidental_hits, num_hard_negatives: the
-            `Retrieval` task (`num_hard_negatives`: tfrs' in-batch mining).
-        mined_negatives: hard negatives mined per query before training (0: none).
-        mining_skip_top, mining_depth: see `mine_hard_negatives`.
-        strategy, tpu: see `make_strategy`.
-        mixed_precision: None, "mixed_bfloat16" or "mixed_float16" (loss scaling).
-        jit_compile: XLA-compile the training step.
-        checkpoint_every: steps between fault-tolerance backups.
-        early_stopping_patience: epochs without a better validation nDCG@10 before stopping.
-        seed: seeds the split, the shuffling and the weights of new layers.
+    Each field is described once, by its `metadata["help"]`: the help of its
+    `tfsearch train` flag (`--max-length` for `max_length`), which the command
+    line builds from these fields alone. `Optional[...]` fields default to
+    None, meaning "decided elsewhere" (the checkpoint's length, no head, ...).
+
+    Example:
+    ```python
+    config = TrainConfig(data="path/to/scifact", output="models/scifact", epochs=1)
+    TrainConfig.from_file("bench/configs/train_scifact.json", output="models/other")  # keyword overrides
+    ```
     """
 
-    data: str
-    output: str
-    split: str = "train"
-    model: str = None
-    max_length: int = None
-    shared_towers: bool = True
-    projection_dim: int = None
-    validation_fraction: float = 0.1
-    validation_corpus_size: int = None
-    epochs: int = 3
-    batch_size: int = 32
-    learning_rate: float = 2e-5
-    warmup_fraction: float = 0.1
-    weight_decay: float = 0.01
-    temperature: float = 0.05
-    remove_accidental_hits: bool = True
-    num_hard_negatives: int = None
-    mined_negatives: int = 0
-    mining_skip_top: int = 3
-    mining_depth: int = 30
-    strategy: str = "default"
-    tpu: str = None
-    mixed_precision: str = None
-    jit_compile: bool = False
-    checkpoint_every: int = 50
-    early_stopping_patience: int = 2
-    seed: int = 0
+    data: str = dataclasses.field(metadata={"help": "BEIR folder"})
+    output: str = dataclasses.field(metadata={"help": "model folder to write (resumed when it holds a run)"})
+    split: str = _setting("train", "qrels split to train on")
+    model: Optional[str] = _setting(None, "starting checkpoint or preset (all-MiniLM-L6-v2)")
+    max_length: Optional[int] = _setting(None, "tokens per text (the checkpoint's: 256)")
+    shared_towers: bool = _setting(True, "one encoder for queries and documents (else two copies)")
+    projection_dim: Optional[int] = _setting(None, "add a projection head of this size to each tower")
+    validation_fraction: float = _setting(0.1, "training queries held out for validation")
+    validation_corpus_size: Optional[int] = _setting(
+        None, "documents searched at validation: the validation queries' relevant documents plus a seeded "
+              "sample of the rest up to this many (default: the whole corpus)")
+    epochs: int = _setting(3, "passes over the training pairs")
+    batch_size: int = _setting(32, "global batch (split across replicas)")
+    learning_rate: float = _setting(2e-5, "peak learning rate (AdamW, linear warm-up and decay)")
+    warmup_fraction: float = _setting(0.1, "share of steps warming up")
+    weight_decay: float = _setting(0.01, "AdamW weight decay")
+    temperature: float = _setting(0.05, "softmax temperature of the Retrieval task")
+    remove_accidental_hits: bool = _setting(True, "do not count a positive's duplicate as negative")
+    num_hard_negatives: Optional[int] = _setting(None, "tfrs in-batch mining: keep the N hardest negatives of "
+                                                       "each query")
+    mined_negatives: int = _setting(0, "hard negatives mined per query with the starting model before training "
+                                       "(0: none)")
+    mining_skip_top: int = _setting(3, "unjudged documents skipped at the top when mining (likely false "
+                                       "negatives; see mine_hard_negatives)")
+    mining_depth: int = _setting(30, "ranks searched when mining")
+    strategy: str = _setting("default", "default | one_device | mirrored | multi_worker (TF_CONFIG) | tpu "
+                                        "(see make_strategy)")
+    tpu: Optional[str] = _setting(None, "TPU name or address (--strategy tpu)")
+    mixed_precision: Optional[str] = _setting(None, "mixed_bfloat16 | mixed_float16 (loss scaling)")
+    jit_compile: bool = _setting(False, "XLA-compile the training step")
+    checkpoint_every: int = _setting(50, "steps between fault-tolerance backups")
+    early_stopping_patience: int = _setting(2, "epochs without a better validation nDCG@10 before stopping")
+    seed: int = _setting(0, "seeds the split, the shuffling and the weights of new layers")
 
     def __post_init__(self):
         checks = [
