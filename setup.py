@@ -5,7 +5,7 @@ from setuptools import find_packages, setup
 
 HERE = pathlib.Path(__file__).parent
 
-# The stack that is known to work together (see README, "Dependency stack").
+# The stack that is known to work together (see docs/architecture.md, "Dependency stack").
 INSTALL_REQUIRES = [
     "tensorflow~=2.20.0",
     "tf-keras~=2.20.1",
