@@ -225,7 +225,14 @@ def test_prf_with_scann_and_bad_settings(encoder):
     exact = BruteForceIndex(k=3).index(doc_embeddings, doc_ids)
     _, ids = expected_prf_search(encoder, exact, QUERIES, m=2, beta=0.5, k=3)
     assert out["ids"].numpy().astype(str).tolist() == ids  # all leaves searched: ScaNN finds the exact top k
-    for kwargs, message in (({"prf_documents": -1}, "prf_documents must be an integer >= 0"),
-                            ({"prf_documents": 2, "prf_beta": 1.5}, r"prf_beta must be in \[0, 1\]")):
+    for kwargs, message in (({"prf_documents": -1}, "`prf_documents` must be an integer >= 0"),
+                            ({"prf_documents": 2, "prf_beta": 1.5}, r"`prf_beta` must be in \[0, 1\]")):
         with pytest.raises(ValueError, match=message):
             SearchModule(encoder, encoder, exact, **kwargs)
+
+
+def test_the_defaults_are_decided_in_one_place():
+    from tfsearch.export import DEFAULT_K, DEFAULT_MAX_K, DEFAULT_NUM_CANDIDATES, default_k
+
+    assert (DEFAULT_K, DEFAULT_MAX_K, DEFAULT_NUM_CANDIDATES) == (10, 100, 100)
+    assert default_k(DEFAULT_MAX_K) == 10 and default_k(5) == 5

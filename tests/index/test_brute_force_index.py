@@ -179,3 +179,23 @@ def test_int8_recall_and_exact_scores():
     small = BruteForceIndex(k=10, quantization="int8", num_reordering_candidates=10).index(docs, ids)
     small_scores, small_found = small.search(queries)
     assert all(len(row) == 10 for row in small_found) and np.all(np.diff(small_scores, axis=1) <= 0)
+
+
+@QUANTIZATIONS
+def test_candidates_are_the_in_graph_interface(quantization):
+    index = BruteForceIndex(k=2, quantization=quantization).index(DOCS, IDS)
+    scores, positions, embeddings = tf.function(lambda q: index.candidates(q, 3))(tf.constant([[1.0, 0.0]]))
+    # Scores against a, b, c, d: 1.0, 0.0, 0.6, 0.8 -> a, d, c.
+    assert scores.shape == (1, 3) and positions.dtype == tf.int32 and embeddings.shape == (1, 3, 2)
+    np.testing.assert_allclose(scores.numpy(), [[1.0, 0.8, 0.6]])
+    assert positions.numpy().tolist() == [[0, 3, 2]]
+    np.testing.assert_allclose(embeddings.numpy(), DOCS[[[0, 3, 2]]])
+    assert tf.gather(index.identifiers_tensor, positions).numpy().tolist() == [[b"a", b"d", b"c"]]
+    # More candidates than documents: the slots past the corpus are -1 (score -inf, zero rows).
+    scores, positions, embeddings = index.candidates(tf.constant([[1.0, 0.0]]), 6)
+    assert positions.numpy().tolist() == [[0, 3, 2, 1, -1, -1]]
+    assert np.isneginf(scores.numpy()[0, 4:]).all() and not embeddings.numpy()[0, 4:].any()
+    assert index.exportable() is index
+    with pytest.raises(ValueError, match="`n` must be a positive Python int"):
+        index.candidates(tf.constant([[1.0, 0.0]]), 0)
+    assert BruteForceIndex().identifiers_tensor is None

@@ -1,10 +1,11 @@
 import json
+import re
 
 import numpy as np
 import pytest
 
 from tests.index.test_scann_index import mixture
-from tfsearch.index import BruteForceIndex, EncoderMismatchError, ScannIndex, build_index, load_index
+from tfsearch.index import BruteForceIndex, EncoderMismatchError, ScannIndex, build_index, exportable_index, load_index
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +69,20 @@ def test_bad_folders_and_backends(tmp_path, corpus):
     with pytest.raises(ValueError, match="backend"):
         build_index(embeddings, ids, backend="hnsw")
     assert np.isfinite(embeddings).all()
+
+
+def test_exportable_index(corpus, tmp_path):
+    embeddings, ids, queries = corpus[0][:500], corpus[1][:500], corpus[2][:3]
+    BruteForceIndex().index(embeddings, ids).save(tmp_path / "bf")
+    loaded, _ = load_index(tmp_path / "bf")
+    assert exportable_index(loaded) is loaded
+    ScannIndex(k=10).index(embeddings, ids).save(tmp_path / "scann")
+    loaded, _ = load_index(tmp_path / "scann")
+    exportable = exportable_index(loaded)
+    assert isinstance(exportable, ScannIndex) and exportable.params == loaded.params
+    assert exportable.candidates(queries, 5)[1].shape == (3, 5)
+    (tmp_path / "scann" / "embeddings.npy").unlink()  # as an index built before embeddings were saved
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'scann'} holds no document embeddings")):
+        exportable_index(load_index(tmp_path / "scann")[0])
+    with pytest.raises(ValueError, match="This index holds no document embeddings"):
+        exportable_index(BruteForceIndex())

@@ -191,3 +191,36 @@ def test_build_time_check_matches_what_the_layer_returns(corpus):
     _, found = index.search(queries)
     row_of = {d: i for i, d in enumerate(ids)}
     assert np.asarray(index.check_positions).tolist() == [[row_of[d] for d in row] for row in found]
+
+
+def test_candidates_are_the_in_graph_interface(corpus, tmp_path):
+    embeddings, ids, queries = corpus[0][:500], corpus[1][:500], corpus[2][:4]
+    index = ScannIndex(k=10, params=ScannParams(num_leaves=10, num_leaves_to_search=10,
+                                                num_reordering_candidates=50)).index(embeddings, ids)
+    scores, positions, rows = tf.function(lambda q: index.candidates(q, 20))(tf.constant(queries))
+    assert scores.shape == (4, 20) and positions.dtype == tf.int32 and rows.shape == (4, 20, 32)
+    _, found = index.search(queries, k=20)
+    assert positions.numpy().tolist() == positions_of(found, ids)
+    np.testing.assert_allclose(rows.numpy(), embeddings[positions.numpy()])
+    assert tf.gather(index.identifiers_tensor, positions).numpy().astype(str).tolist() == found
+    # One leaf of ten holds fewer than 200 documents: the slots left are -1 with score -inf.
+    narrow = ScannIndex(k=10, params=ScannParams(num_leaves=10, num_leaves_to_search=1,
+                                                 num_reordering_candidates=50)).index(embeddings, ids)
+    scores, positions, _ = narrow.candidates(tf.constant(queries), 200)
+    assert positions.shape == (4, 200) and (positions.numpy() == -1).any()
+    assert np.isneginf(scores.numpy()[positions.numpy() < 0]).all()
+    assert np.isfinite(scores.numpy()[positions.numpy() >= 0]).all()
+    assert index.exportable() is index
+    # A loaded index answers through its own SavedModel: `exportable` rebuilds the layer.
+    index.save(tmp_path / "index")
+    loaded, _ = ScannIndex.load(tmp_path / "index")
+    assert loaded.identifiers_tensor is None and loaded.folder == tmp_path / "index"
+    with pytest.raises(ValueError, match="exportable"):
+        loaded.candidates(tf.constant(queries), 20)
+    rebuilt = loaded.exportable()
+    assert rebuilt.params == index.params and rebuilt.candidates(tf.constant(queries), 20)[1].shape == (4, 20)
+
+
+def positions_of(found, ids):
+    row_of = {d: i for i, d in enumerate(ids)}
+    return [[row_of[d] for d in row] for row in found]

@@ -53,3 +53,17 @@ def test_unreachable_target_picks_the_most_accurate_point():
                            reordering=[10])
     if not report.target_met:
         assert report.chosen.recall == max(p.recall for p in report.points)
+
+
+def test_tuning_report_line():
+    from tfsearch.index.scann_tuning import format_tuning_report
+
+    report = {"num_leaves": 72, "k": 10, "target_recall": 0.95,
+              "chosen": {"recall": 0.96, "queries_per_second": 12345.4},
+              "built": [{"num_leaves_to_search": 4, "num_reordering_candidates": 100, "recall": 0.9},
+                        {"num_leaves_to_search": 6, "num_reordering_candidates": 150, "recall": 0.955}]}
+    assert format_tuning_report(report) == (
+        "ScaNN: 72 leaves, searching 6, re-ordering 150; recall@10 on the tuning queries 0.9550 "
+        "(tuning searcher: 0.9600 at 12,345 queries/s batched)")
+    report["built"][-1]["recall"] = 0.9
+    assert format_tuning_report(report).endswith("queries/s batched); target 0.95 not reached")

@@ -86,6 +86,6 @@ def test_04_export_and_serve(tiny_model_folder, tmp_path):
     assert "signature_def" in text or "SignatureDef" in text
     assert "'k': 10" in text and "'diversity': 0.0" in text  # the stored defaults
     assert '"predictions"' in text and "encode_query: 16 dimensions" in text
-    assert "k must be an integer from 1 to 20" in text  # a 400 with its message
+    assert "`k` must be an integer from 1 to 20" in text  # a 400 with its message
     assert "'version': '2'" in text and "tensorflow_model_server" in text
     assert sorted(p.name for p in base.iterdir()) == ["1", "2"]

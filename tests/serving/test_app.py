@@ -47,7 +47,7 @@ def test_search_endpoint_and_page(served):
     (("post", "/v1/models/tiny:predict", {"json": [1, 2]}), "JSON object"),
     (("post", "/v1/models/tiny:predict", {"json": {"instances": [{"queries": 5}]}}), "non-empty string"),
     (("post", "/v1/models/tiny:predict", {"json": {"instances": [{"queries": ""}]}}), "non-empty string"),
-    (("post", "/v1/models/tiny:predict", {"json": {"inputs": {"queries": ["x"], "k": 0}}}), "k must be"),
+    (("post", "/v1/models/tiny:predict", {"json": {"inputs": {"queries": ["x"], "k": 0}}}), "`k` must be"),
     (("post", "/v1/models/tiny:predict", {"json": {"inputs": {"queries": ["x"], "k": 6}}}), "from 1 to 5"),
     (("post", "/v1/models/tiny:predict", {"json": {"inputs": {"queries": ["x"], "diversity": 1.5}}}), "diversity"),
     (("post", "/v1/models/tiny:predict", {"json": {"instances": ["x"], "inputs": {}}}), "exactly one"),

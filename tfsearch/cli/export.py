@@ -5,21 +5,18 @@ from tfsearch.cli.common import corpus_titles, index_and_encoder, load_document_
 
 
 def cmd_export(args):
-    import numpy as np
-
     from tfsearch.export import export_search_model
     from tfsearch.index.index_building import exportable_index
 
     built, model, encoder, index = index_and_encoder(args.index, args.model)
     document_encoder = load_document_encoder(model, built.get("max_length"))
-    index = exportable_index(index, path=args.index)
+    index = exportable_index(index)
     # Flags left unset keep the export's own defaults (`tfsearch.export`).
     given = {name: getattr(args, flag) for name, flag in (("num_candidates", "candidates"), ("max_k", "max_k"),
                                                            ("prf_beta", "prf_beta"))
              if getattr(args, flag) is not None}
     version_dir, audit = export_search_model(
-        encoder, index, args.output, document_encoder=document_encoder,
-        document_embeddings=np.asarray(index.embeddings), method=args.method,
+        encoder, index, args.output, document_encoder=document_encoder, method=args.method,
         metadata={"model": model, "index": str(args.index)}, titles=corpus_titles(built.get("data"), text_chars=80)
         or None, prf_documents=args.prf_documents, **given)
     flavour = "brute_force" if not audit["scann"] else "scann"

@@ -2,7 +2,26 @@
 
 from tfsearch.export.op_audit import ExportAuditError, audit_ops, saved_model_ops
 from tfsearch.export.saved_model_export import export_search_model, signature_defaults, versions
-from tfsearch.export.search_module import SearchModule
+from tfsearch.export.search_module import (
+    DEFAULT_DIVERSITY,
+    DEFAULT_K,
+    DEFAULT_MAX_K,
+    DEFAULT_NUM_CANDIDATES,
+    SearchModule,
+    default_k,
+)
 
-__all__ = ["ExportAuditError", "SearchModule", "audit_ops", "export_search_model", "saved_model_ops", "signature_defaults",
-           "versions"]
+__all__ = [
+    "DEFAULT_DIVERSITY",
+    "DEFAULT_K",
+    "DEFAULT_MAX_K",
+    "DEFAULT_NUM_CANDIDATES",
+    "ExportAuditError",
+    "SearchModule",
+    "audit_ops",
+    "default_k",
+    "export_search_model",
+    "saved_model_ops",
+    "signature_defaults",
+    "versions",
+]

@@ -54,7 +54,7 @@ def audit_ops(ops, flavour):
         TensorFlow), `unknown` (registered by none of them) and `allowed` (bool).
     """
     if flavour not in FLAVOURS:
-        raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
+        raise ValueError(f"`flavour` must be one of {FLAVOURS}, got {flavour!r}.")
     proc = subprocess.run([sys.executable, "-c", _REGISTRY_SCRIPT, json.dumps(list(ops)), flavour],
                           capture_output=True, text=True, env=_quiet_env())
     if proc.returncode != 0:

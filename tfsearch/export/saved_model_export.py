@@ -10,7 +10,7 @@ import uuid
 import tensorflow as tf
 
 from tfsearch.export.op_audit import audit_ops, check_audit, saved_model_ops
-from tfsearch.export.search_module import SearchModule
+from tfsearch.export.search_module import DEFAULT_DIVERSITY, DEFAULT_MAX_K, DEFAULT_NUM_CANDIDATES, SearchModule
 
 EXPORT_INFO_FILE = "tfsearch_export.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -42,7 +42,8 @@ def signature_defaults(export_dir):
 
 
 def export_search_model(query_encoder, index, base_path, document_encoder=None, document_embeddings=None,
-                        method="mmr", num_candidates=100, max_k=100, warmup_queries=("example query",),
+                        method="mmr", num_candidates=DEFAULT_NUM_CANDIDATES, max_k=DEFAULT_MAX_K,
+                        warmup_queries=("example query",),
                         metadata=None, titles=None, prf_documents=0, prf_beta=0.5):
     """Writes the next version of a search model under `base_path` (`base_path/<version>/`).
 
@@ -57,16 +58,22 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
     Args:
         query_encoder, document_encoder: `BertEncoder`s (the document one
             defaults to the query one).
-        index: built `BruteForceIndex` or `ScannIndex`.
+        index: built `BruteForceIndex` or `ScannIndex` (of a loaded one:
+            `tfsearch.index.exportable_index`).
         base_path: the model's folder (TensorFlow Serving's `--model_base_path`).
-        document_embeddings: the index's rows, needed for `scann`.
-        method, num_candidates, max_k: see `SearchModule`.
+        document_embeddings: ignored, kept for older callers: the index
+            provides its rows.
+        method, num_candidates, max_k: see `SearchModule` (defaults
+            `DEFAULT_NUM_CANDIDATES`, `DEFAULT_MAX_K`).
         prf_documents, prf_beta: in-graph pseudo-relevance feedback (see
             `SearchModule`): `search` retrieves each query's top
             `prf_documents`, expands the query with them and searches again
             before re-ranking; 0 (the default) exports plain search.
         warmup_queries: texts of the warm-up requests (`assets.extra`).
-        metadata: JSON-serialisable dict stored in `tfsearch_export.json`.
+        metadata: JSON-serialisable dict stored in `tfsearch_export.json`
+            (under `metadata`; beside it the export's settings, among them
+            `max_k` and `defaults`, the `k` and `diversity` a request may
+            leave out, which `tfsearch serve` reads).
         titles: optional `{doc_id: title}` written to `assets.extra/titles.json`
             for `tfsearch serve` (TensorFlow Serving ignores it).
 
@@ -77,9 +84,9 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
         ExportAuditError: the graph holds ops outside the flavour's runtime.
     """
     document_encoder = document_encoder or query_encoder
-    module = SearchModule(query_encoder, document_encoder, index, document_embeddings=document_embeddings,
-                          method=method, num_candidates=num_candidates, max_k=max_k,
-                          prf_documents=prf_documents, prf_beta=prf_beta)
+    del document_embeddings  # the index provides its rows
+    module = SearchModule(query_encoder, document_encoder, index, method=method, num_candidates=num_candidates,
+                          max_k=max_k, prf_documents=prf_documents, prf_beta=prf_beta)
     flavour = module.backend
     base = pathlib.Path(base_path)
     base.mkdir(parents=True, exist_ok=True)
@@ -91,7 +98,8 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
         (tmp / "assets.extra").mkdir(exist_ok=True)
         (tmp / "assets.extra" / "op_audit.json").write_text(json.dumps(audit, indent=2) + "\n")
         check_audit(audit)
-        write_warmup_requests(tmp / "assets.extra" / WARMUP_FILE, list(warmup_queries), module.max_k)
+        write_warmup_requests(tmp / "assets.extra" / WARMUP_FILE, list(warmup_queries), module.default_k,
+                              module.default_diversity)
         if titles:
             (tmp / "assets.extra" / TITLES_FILE).write_text(json.dumps(titles, ensure_ascii=False))
         info = {
@@ -100,7 +108,7 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
                         else "TensorFlow Serving built with ScaNN's ops (stock TensorFlow Serving cannot load it)"),
             "signatures": sorted(module.signatures()),
             "method": method, "num_candidates": module.num_candidates, "max_k": module.max_k,
-            "defaults": {"k": module.default_k, "diversity": 0.0},
+            "defaults": {"k": module.default_k, "diversity": module.default_diversity},
             "prf_documents": module.prf_documents, "prf_beta": module.prf_beta if module.prf_documents else None,
             "num_documents": index.num_documents, "embedding_dim": query_encoder.embedding_dim,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -127,11 +135,17 @@ def _publish(tmp, base):
     raise RuntimeError(f"Could not find a free version number under {base}.")
 
 
-def write_warmup_requests(path, queries, k):
+def write_warmup_requests(path, queries, k, diversity=DEFAULT_DIVERSITY):
     """TensorFlow Serving warm-up records: one `PredictionLog` per query for `serving_default`.
 
     Uses the `tensorflow-serving-api` protos; TensorFlow Serving replays the
     file at `assets.extra/tf_serving_warmup_requests` when it loads the version.
+
+    Args:
+        path: the file to write.
+        queries: list of str, one request each.
+        k: int. The `k` of every request (the export's default `k`).
+        diversity: float. The `diversity` of every request.
     """
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
@@ -140,7 +154,7 @@ def write_warmup_requests(path, queries, k):
             request = predict_pb2.PredictRequest(
                 model_spec=model_pb2.ModelSpec(signature_name="serving_default"))
             request.inputs["queries"].CopyFrom(tf.make_tensor_proto([query], dtype=tf.string))
-            request.inputs["k"].CopyFrom(tf.make_tensor_proto(min(10, k), dtype=tf.int32))
-            request.inputs["diversity"].CopyFrom(tf.make_tensor_proto(0.0, dtype=tf.float32))
+            request.inputs["k"].CopyFrom(tf.make_tensor_proto(k, dtype=tf.int32))
+            request.inputs["diversity"].CopyFrom(tf.make_tensor_proto(diversity, dtype=tf.float32))
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())

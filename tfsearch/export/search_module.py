@@ -2,9 +2,33 @@
 
 import tensorflow as tf
 
-from tfsearch.index.brute_force_index import BruteForceIndex
 from tfsearch.layers.diversity_reranker import DiversityReranker
 from tfsearch.layers.pseudo_relevance_feedback import PseudoRelevanceFeedback
+
+# The defaults of an export, decided here only: `export_search_model`, the
+# command line and `tfsearch serve` (through the export's metadata) use these.
+DEFAULT_NUM_CANDIDATES = 100
+DEFAULT_MAX_K = 100
+DEFAULT_K = 10
+DEFAULT_DIVERSITY = 0.0
+
+
+def default_k(max_k):
+    """The `k` of a search request that leaves it out: `DEFAULT_K`, or `max_k` when lower.
+
+    Args:
+        max_k: int. The largest `k` the export allows.
+
+    Returns:
+        int.
+
+    Example:
+    ```python
+    default_k(100)  # 10
+    default_k(5)    # 5
+    ```
+    """
+    return min(DEFAULT_K, int(max_k))
 
 
 class SearchModule(tf.Module):
@@ -12,7 +36,7 @@ class SearchModule(tf.Module):
 
     - `encode_query(queries)`: string `[batch]` -> `{"embeddings": [batch, dim]}`;
     - `encode_document(documents)`: string `[batch]` -> `{"embeddings": [batch, dim]}`;
-    - `search(queries, k=min(10, max_k), diversity=0.0)`: string `[batch]`,
+    - `search(queries, k=default_k(max_k), diversity=0.0)`: string `[batch]`,
       int32 scalar `k` in [1, max_k], float32 scalar `diversity` in [0, 1]
       (0: pure relevance); both optional, saved as the SignatureDef's
       `defaults` ->
@@ -27,17 +51,26 @@ class SearchModule(tf.Module):
       towards their mean (`prf_beta`), and the expanded query is what
       retrieves the candidates (the returned scores are its cosines).
 
+    The graph knows the index only through the interface every backend
+    shares: `index.candidates(query_embeddings, n)` -> `(scores [b, n],
+    positions [b, n] int32, embeddings [b, n, dim])`, positions -1 for slots
+    it could not fill, and `index.identifiers_tensor` (string
+    `[num_documents]`); `index.backend` names the export's flavour.
+
     Args:
         query_encoder: `BertEncoder` of the queries.
         document_encoder: `BertEncoder` of the documents (may be the same).
-        index: a built `BruteForceIndex` (core TF ops) or `ScannIndex`
-            (needs ScaNN's ops where it is served).
-        document_embeddings: float `[num_documents, dim]`, the rows of the
-            index; needed with ScaNN (its layer does not expose them), read
-            from the index otherwise.
+        index: an index whose `candidates` works in a graph: a built
+            `BruteForceIndex` (core TF ops) or `ScannIndex` (needs ScaNN's ops
+            where it is served); `tfsearch.index.exportable_index` makes one
+            of a loaded index.
+        document_embeddings: ignored, kept for older callers: the index
+            provides its rows.
         method: re-ranking method, `"mmr"` or `"dpp"`.
-        num_candidates: int. Candidates re-ranked per query.
-        max_k: int. The largest `k` a request may ask for.
+        num_candidates: int. Candidates re-ranked per query. Defaults to
+            `DEFAULT_NUM_CANDIDATES`.
+        max_k: int. The largest `k` a request may ask for. Defaults to
+            `DEFAULT_MAX_K`.
         prf_documents: int >= 0. Feedback documents of the in-graph query
             expansion (0, the default: off).
         prf_beta: float in [0, 1]. Weight of the feedback documents' mean.
@@ -52,32 +85,25 @@ class SearchModule(tf.Module):
     """
 
     def __init__(self, query_encoder, document_encoder, index, document_embeddings=None, method="mmr",
-                 num_candidates=100, max_k=100, prf_documents=0, prf_beta=0.5):
+                 num_candidates=DEFAULT_NUM_CANDIDATES, max_k=DEFAULT_MAX_K, prf_documents=0, prf_beta=0.5):
         super().__init__(name="tfsearch_search")
+        del document_embeddings  # the index provides its rows (`index.candidates`)
         if method not in ("mmr", "dpp"):
-            raise ValueError(f"method must be 'mmr' or 'dpp' for an export (aspects need labels), got {method!r}")
+            raise ValueError(f"`method` must be 'mmr' or 'dpp' for an export (aspects need labels), got {method!r}.")
         if isinstance(prf_documents, bool) or int(prf_documents) != prf_documents or prf_documents < 0:
-            raise ValueError(f"prf_documents must be an integer >= 0 (0: no query expansion), got {prf_documents!r}")
+            raise ValueError(f"`prf_documents` must be an integer >= 0 (0: no query expansion), got "
+                             f"{prf_documents!r}.")
         if not 0.0 <= float(prf_beta) <= 1.0:
-            raise ValueError(f"prf_beta must be in [0, 1], got {prf_beta!r}")
+            raise ValueError(f"`prf_beta` must be in [0, 1], got {prf_beta!r}.")
         num_documents = index.num_documents
         self.num_candidates = int(min(num_candidates, num_documents))
         self.max_k = int(min(max_k, self.num_candidates))
         if self.max_k < 1:
-            raise ValueError("The index is empty.")
+            raise ValueError(f"`index` must hold documents, got an empty index (num_documents={num_documents}).")
         self.query_encoder = query_encoder
         self.document_encoder = document_encoder
         self.index = index
-        self.backend = "brute_force" if isinstance(index, BruteForceIndex) else "scann"
-        if self.backend == "scann":
-            if document_embeddings is None:
-                raise ValueError("A ScaNN export needs `document_embeddings` for the re-ranking layer.")
-            self.document_embeddings = tf.Variable(tf.convert_to_tensor(document_embeddings, tf.float32),
-                                                   trainable=False, name="document_embeddings")
-            ids = tf.constant(index.identifiers)
-            self.position_of = tf.lookup.StaticHashTable(
-                tf.lookup.KeyValueTensorInitializer(ids, tf.range(num_documents, dtype=tf.int32)), default_value=-1)
-            self.scann_layer = index.layer
+        self.backend = index.backend
         # One re-ranker per depth: a request for k results runs the smallest
         # depth >= k (the greedy loop costs one step per result).
         self.depths = sorted({d for d in (10, 20, 50) if d < self.max_k} | {self.max_k})
@@ -97,13 +123,15 @@ class SearchModule(tf.Module):
         # `k` and `diversity` may be left out of a request: Python defaults
         # that are tensors become the SignatureDef's `defaults`, which
         # TensorFlow Serving fills in (`tfsearch serve` reads the same values).
-        self.default_k = min(10, self.max_k)
-        default_k, default_diversity = tf.constant(self.default_k, tf.int32), tf.constant(0.0, tf.float32)
+        self.default_k = default_k(self.max_k)
+        self.default_diversity = DEFAULT_DIVERSITY
+        k_default = tf.constant(self.default_k, tf.int32)
+        diversity_default = tf.constant(self.default_diversity, tf.float32)
 
-        def search(queries, k=default_k, diversity=default_diversity):
+        def search(queries, k=k_default, diversity=diversity_default):
             return self._search(queries, k, diversity)
 
-        def search_embeddings(query_embeddings, k=default_k, diversity=default_diversity):
+        def search_embeddings(query_embeddings, k=k_default, diversity=diversity_default):
             return self._search_embeddings(query_embeddings, k, diversity)
 
         self.search = tf.function(search, input_signature=[
@@ -117,37 +145,17 @@ class SearchModule(tf.Module):
             tf.TensorSpec([], tf.float32, name="diversity"),
         ])
 
-    def _candidates(self, query_embeddings):
-        """`(scores [b, n], positions [b, n] int32, embeddings [b, n, d])` of the top `num_candidates`."""
-        n = self.num_candidates
-        if self.backend == "brute_force":
-            scores, positions = self.index.top_k_positions(query_embeddings, n)
-            embeddings = tf.gather(self.index._embeddings, positions)
-            return scores, tf.cast(positions, tf.int32), embeddings
-        scores, ids = self.scann_layer(query_embeddings, k=n)
-        # The ScaNN op leaves the candidate axis unknown; the re-ranker needs it static.
-        scores, ids = tf.ensure_shape(scores, [None, n]), tf.ensure_shape(ids, [None, n])
-        positions = self.position_of.lookup(ids)  # -1 where ScaNN could not fill a slot
-        embeddings = tf.gather(self.document_embeddings, tf.maximum(positions, 0))
-        return scores, positions, embeddings
-
     def _expand(self, query_embeddings):
         """Pseudo-relevance feedback: the queries moved towards the mean of their top `prf_documents`."""
-        m = self.prf_documents
-        if self.backend == "brute_force":
-            _, positions = self.index.top_k_positions(query_embeddings, m)
-            return self.prf(query_embeddings, tf.gather(self.index._embeddings, positions))
-        _, ids = self.scann_layer(query_embeddings, k=m)
-        positions = self.position_of.lookup(tf.ensure_shape(ids, [None, m]))  # -1: a slot ScaNN left empty
-        documents = tf.gather(self.document_embeddings, tf.maximum(positions, 0))
-        return self.prf(query_embeddings, documents, mask=positions >= 0)
+        _, positions, documents = self.index.candidates(query_embeddings, self.prf_documents)
+        return self.prf(query_embeddings, documents, mask=positions >= 0)  # -1: a slot the index left empty
 
     def _search_embeddings(self, query_embeddings, k, diversity):
         tf.debugging.assert_greater_equal(k, 1, message="k must be at least 1")
         tf.debugging.assert_less_equal(k, self.max_k, message=f"k must be at most {self.max_k}")
         if self.prf is not None:
             query_embeddings = self._expand(query_embeddings)
-        scores, positions, embeddings = self._candidates(query_embeddings)
+        scores, positions, embeddings = self.index.candidates(query_embeddings, self.num_candidates)
         valid = positions >= 0
 
         def rerank(reranker):
@@ -168,9 +176,8 @@ class SearchModule(tf.Module):
         safe = tf.maximum(order, 0)
         document_positions = tf.where(found, tf.gather(positions, safe, batch_dims=1), -1)
         relevance = tf.where(found, tf.gather(scores, safe, batch_dims=1), float("-inf"))
-        identifiers = self.index._identifiers if self.backend == "brute_force" else self.scann_layer._identifiers
         ids = tf.where(found & (document_positions >= 0),
-                       tf.gather(identifiers, tf.maximum(document_positions, 0)), "")
+                       tf.gather(self.index.identifiers_tensor, tf.maximum(document_positions, 0)), "")
         return {"ids": ids, "scores": relevance, "positions": document_positions}
 
     def _search(self, queries, k, diversity):

@@ -39,6 +39,9 @@ class BruteForceIndex(tf.keras.layers.Layer):
             at least `k`; None is `max(100, 10 * k)`.
         **kwargs: standard `tf.keras.layers.Layer` arguments.
 
+    In an export's graph the index answers through `candidates` (the
+    interface every backend shares) and `identifiers_tensor`.
+
     Call arguments:
         queries: float tensor `[num_queries, embedding_dim]`.
         k: optional int or int32 scalar tensor; defaults to the constructor's.
@@ -59,6 +62,8 @@ class BruteForceIndex(tf.keras.layers.Layer):
     ```
     """
 
+    backend = "brute_force"
+
     def __init__(self, k=10, quantization=None, num_reordering_candidates=None, **kwargs):
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
@@ -73,6 +78,7 @@ class BruteForceIndex(tf.keras.layers.Layer):
         self.k = int(k)
         self.quantization = quantization
         self.num_reordering_candidates = None if num_reordering_candidates is None else int(num_reordering_candidates)
+        self.folder = None  # where `load` read it from
 
         # === State ===
         self._embeddings = None
@@ -95,9 +101,15 @@ class BruteForceIndex(tf.keras.layers.Layer):
 
     @property
     def identifiers(self):
+        """The indexed ids, a list of str in row order."""
         if self._identifiers is None:
             return []
         return [i.decode("utf-8") for i in self._identifiers.numpy()]
+
+    @property
+    def identifiers_tensor(self):
+        """The indexed ids as a string `[num_documents]` variable (for graphs: `tf.gather` it by position), or None."""
+        return self._identifiers
 
     def index(self, embeddings, identifiers):
         """Replaces the indexed documents.
@@ -114,11 +126,14 @@ class BruteForceIndex(tf.keras.layers.Layer):
         if embeddings.ndim != 2 or embeddings.shape[0] == 0:
             raise ValueError(f"`embeddings` must be a non-empty [num_documents, dim] matrix, got shape {embeddings.shape}.")
         if len(identifiers) != embeddings.shape[0]:
-            raise ValueError(f"{embeddings.shape[0]} embeddings but {len(identifiers)} identifiers.")
+            raise ValueError(f"`identifiers` must hold one id per row of `embeddings`, got {embeddings.shape[0]} "
+                             f"embeddings but {len(identifiers)} identifiers.")
         if len(set(identifiers)) != len(identifiers):
-            raise ValueError("`identifiers` must be unique.")
+            raise ValueError(f"`identifiers` must be unique, got {len(identifiers)} ids of which "
+                             f"{len(set(identifiers))} are distinct.")
         if not np.isfinite(embeddings).all():
-            raise ValueError("`embeddings` contain NaN or infinite values.")
+            raise ValueError(f"`embeddings` must be finite, got NaN or infinite values in "
+                             f"{int((~np.isfinite(embeddings)).any(axis=1).sum())} rows.")
         self._embeddings = tf.Variable(embeddings, trainable=False, name="embeddings")
         self._identifiers = tf.Variable(tf.constant(identifiers, tf.string), trainable=False, name="identifiers")
         if self.quantization == "int8":
@@ -164,6 +179,51 @@ class BruteForceIndex(tf.keras.layers.Layer):
         exact = tf.einsum("qd,qsd->qs", queries, rows)
         scores, order = tf.math.top_k(exact, k=k, sorted=True)
         return scores, tf.gather(shortlist, order, batch_dims=1)
+
+    def candidates(self, query_embeddings, n):
+        """The top `n` documents of each query with their rows: the in-graph retrieval of an export.
+
+        The interface every index backend shares (`ScannIndex.candidates`),
+        so that an export's graph (`tfsearch.export.SearchModule`) retrieves
+        and re-ranks without knowing the backend. Core TensorFlow ops only.
+
+        Args:
+            query_embeddings: float tensor `[batch_size, embedding_dim]`.
+            n: int. Candidates per query, a Python int (it fixes the static
+                shapes).
+
+        Returns:
+            `(scores, positions, embeddings)`: float32 `[batch_size, n]` inner
+            products, best first; int32 `[batch_size, n]` rows of the index
+            (ids: `tf.gather(index.identifiers_tensor, positions)`), -1 for a
+            slot the index could not fill (here only when `n >
+            num_documents`), whose score is -inf; float32 `[batch_size, n,
+            embedding_dim]` the documents' embeddings (zeros where -1).
+
+        Example:
+        ```python
+        index = BruteForceIndex().index(tf.constant([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]), ["a", "b", "c"])
+        scores, positions, embeddings = index.candidates(tf.constant([[1.0, 0.0]]), 2)
+        # scores == [[1.0, 0.6]], positions == [[0, 2]], embeddings == [[[1.0, 0.0], [0.6, 0.8]]]
+        ```
+
+        Raises:
+            ValueError: `n` is not a positive int, or the index is empty.
+        """
+        n = check_num_candidates(n)
+        scores, positions = self.top_k_positions(query_embeddings, n)
+        positions = tf.cast(positions, tf.int32)
+        embeddings = tf.gather(self._embeddings, positions)
+        missing = n - self.num_documents
+        if missing > 0:
+            scores = tf.pad(scores, [[0, 0], [0, missing]], constant_values=float("-inf"))
+            positions = tf.pad(positions, [[0, 0], [0, missing]], constant_values=-1)
+            embeddings = tf.pad(embeddings, [[0, 0], [0, missing], [0, 0]])
+        return scores, positions, embeddings
+
+    def exportable(self):
+        """An index whose `candidates` works in an export: this one (see `tfsearch.index.exportable_index`)."""
+        return self
 
     def call(self, queries, k=None):
         top_scores, top_positions = self.top_k_positions(queries, k)
@@ -227,6 +287,7 @@ class BruteForceIndex(tf.keras.layers.Layer):
         ids = read_identifiers(path, meta["num_documents"])
         index = cls.from_config(meta["config"])
         index.index(np.load(path / "embeddings.npy"), ids)
+        index.folder = path
         return index, meta["metadata"]
 
     def get_config(self):
@@ -237,6 +298,13 @@ class BruteForceIndex(tf.keras.layers.Layer):
             "num_reordering_candidates": self.num_reordering_candidates,
         })
         return config
+
+
+def check_num_candidates(n):
+    """`n` of `candidates` as an int, or a ValueError: it must be a positive Python int."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"`n` must be a positive Python int (it fixes the candidate axis), got {n!r}.")
+    return int(n)
 
 
 def quantize_int8(embeddings):

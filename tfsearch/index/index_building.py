@@ -37,9 +37,10 @@ def build_index(embeddings, identifiers, backend="brute_force", k=10, target_rec
         chosen (None for `brute_force`).
     """
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise ValueError(f"`backend` must be one of {BACKENDS}, got {backend!r}.")
     if quantization is not None and backend != "brute_force":
-        raise ValueError(f"quantization={quantization!r} applies to the brute_force backend, not {backend!r}.")
+        raise ValueError(f"`quantization` applies to the brute_force backend (ScaNN quantises by itself), got "
+                         f"{quantization!r} with backend {backend!r}.")
     embeddings = np.ascontiguousarray(embeddings, np.float32)
     if backend == "brute_force":
         return BruteForceIndex(k=k, quantization=quantization).index(embeddings, identifiers), None
@@ -106,3 +107,34 @@ def load_index(path, encoder_fingerprint=None):
             "(see index.json) or rebuild the index with `tfsearch index build`."
         )
     return loaders[index_format](path)
+
+
+def exportable_index(index):
+    """An index whose in-graph `candidates` works in an export, from one as `load_index` returns it.
+
+    A built index is returned as it is. A loaded ScaNN index answers through
+    its own SavedModel, but an export needs the Keras layer: the searcher is
+    rebuilt from the saved embeddings with the parameters the index was tuned
+    to (ScaNN's k-means is randomised: the tree differs). Each backend decides
+    through its `exportable()` method.
+
+    Args:
+        index: a `BruteForceIndex` or `ScannIndex`, built or loaded.
+
+    Returns:
+        An index of the same backend, ready for `tfsearch.export.export_search_model`.
+
+    Raises:
+        ValueError: the index holds no document embeddings (a folder written
+            before they were saved).
+
+    Example:
+    ```python
+    index, metadata = load_index("indexes/scifact-scann")
+    export_search_model(encoder, exportable_index(index), "saved_models/scifact")
+    ```
+    """
+    if index.embeddings is None:
+        raise ValueError(f"{index.folder or 'This index'} holds no document embeddings (built before they were "
+                         "saved); rebuild it with `tfsearch index build`.")
+    return index.exportable()

@@ -7,6 +7,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from tfsearch.index.brute_force_index import check_num_candidates
 from tfsearch.index.index_files import read_identifiers, read_index_meta, write_index_files
 from tfsearch.index.scann_tuning import ScannParams, default_scann_params, release_freed_memory
 from tfsearch.utils.atomic import atomic_directory
@@ -56,6 +57,11 @@ def _scann_layer_class():
             """
             self._build_searcher = lambda candidates: _Prebuilt(state)
             return self.index(tf.zeros([len(identifiers), 0]), identifiers)
+
+        @property
+        def identifiers_tensor(self):
+            """The indexed ids, a string `[num_documents]` variable in row order."""
+            return self._identifiers
 
         def call(self, queries, k=None, leaves_to_search=None, num_reordering_candidates=None):
             k = self._k if k is None else k
@@ -162,14 +168,17 @@ def _build_scann_state(embeddings, params, k, check_queries=None):
     return state if check_queries is None else (state, positions)
 
 
-class ScannIndex:
+class ScannIndex(tf.Module):
     """ScaNN approximate maximum-inner-product search behind the tfsearch index interface.
 
     Wraps `tfrs.layers.factorized_top_k.ScaNN` (tree partitioning, asymmetric
     hashing, exact re-ordering; subclassed so that a call for more results than
     the re-ordering size still re-orders `k`); `layer` is that Keras layer, for
     use inside a model or SavedModel (save with
-    `tf.saved_model.SaveOptions(namespace_whitelist=["Scann"])`).
+    `tf.saved_model.SaveOptions(namespace_whitelist=["Scann"])`). In an
+    export's graph the index answers through `candidates` (the interface
+    every backend shares) and `identifiers_tensor`; it is a `tf.Module`, so
+    what they use is saved with the module holding it.
 
     Args:
         k: int. Default number of results.
@@ -183,21 +192,37 @@ class ScannIndex:
     ```
     """
 
+    backend = "scann"
+
     def __init__(self, k=10, params=None):
+        super().__init__(name="scann_index")
         self.k = int(k)
         self.params = params
         self.layer = None
+        self.folder = None  # where `load` read it from
         self._restored = None
         self._identifiers = None
         self._embeddings = None
         self._embeddings_path = None
+        self._position_of = None  # id -> row, for `candidates`
+        self._document_embeddings = None  # the rows as a variable, for `candidates`
         self.check_positions = None
         self.num_documents = 0
         self.embedding_dim = None
 
     @property
     def identifiers(self):
+        """The indexed ids, a list of str in row order."""
         return list(self._identifiers or [])
+
+    @property
+    def identifiers_tensor(self):
+        """The indexed ids as a string `[num_documents]` variable (for graphs: `tf.gather` it by position).
+
+        That of the Keras layer, so it is saved once; None on a loaded index
+        (see `exportable`).
+        """
+        return None if self.layer is None else self.layer.identifiers_tensor
 
     @property
     def embeddings(self):
@@ -223,9 +248,11 @@ class ScannIndex:
         if embeddings.ndim != 2 or len(embeddings) == 0:
             raise ValueError(f"`embeddings` must be a non-empty [num_documents, dim] matrix, got {embeddings.shape}.")
         if len(identifiers) != len(embeddings):
-            raise ValueError(f"{len(embeddings)} embeddings but {len(identifiers)} identifiers.")
+            raise ValueError(f"`identifiers` must hold one id per row of `embeddings`, got {len(embeddings)} "
+                             f"embeddings but {len(identifiers)} identifiers.")
         if len(set(identifiers)) != len(identifiers):
-            raise ValueError("`identifiers` must be unique.")
+            raise ValueError(f"`identifiers` must be unique, got {len(identifiers)} ids of which "
+                             f"{len(set(identifiers))} are distinct.")
         params = self.params or default_scann_params(len(embeddings), self.k)
         params = dataclasses.replace(params, num_leaves=min(params.num_leaves, len(embeddings)),
                                      num_leaves_to_search=min(params.num_leaves_to_search, params.num_leaves))
@@ -243,6 +270,7 @@ class ScannIndex:
         self.layer.index_from_state(state, tf.constant(identifiers))
         self._identifiers = identifiers
         self._embeddings = embeddings
+        self._position_of = self._document_embeddings = None  # made again, from these rows, when first needed
         self.num_documents, self.embedding_dim = embeddings.shape
         return self
 
@@ -258,11 +286,101 @@ class ScannIndex:
             return self.layer(queries, k=k, leaves_to_search=leaves_to_search,
                               num_reordering_candidates=num_reordering_candidates)
         if leaves_to_search is not None or num_reordering_candidates is not None:
-            raise ValueError("A loaded ScaNN index searches with the parameters it was built with.")
+            raise ValueError("`leaves_to_search` and `num_reordering_candidates` apply to an index built here (a "
+                             "loaded ScaNN index searches with the parameters it was built with), got "
+                             f"leaves_to_search={leaves_to_search!r}, "
+                             f"num_reordering_candidates={num_reordering_candidates!r}.")
         if self._restored is not None:
             out = self._restored(queries=queries, k=tf.constant(k, tf.int32))
             return out["scores"], out["ids"]
         raise ValueError("The index is empty; call `index(embeddings, identifiers)` first.")
+
+    def candidates(self, query_embeddings, n):
+        """The top `n` documents of each query with their rows: the in-graph retrieval of an export.
+
+        The interface every index backend shares (`BruteForceIndex.candidates`),
+        so that an export's graph (`tfsearch.export.SearchModule`) retrieves
+        and re-ranks without knowing the backend. Needs the Keras layer: an
+        index built here, or `exportable()` of a loaded one. The first call
+        makes a lookup table from ids to rows and a non-trainable variable of
+        the document embeddings (tracked by this module, so they are saved
+        with it).
+
+        Args:
+            query_embeddings: float tensor `[batch_size, embedding_dim]`.
+            n: int. Candidates per query, a Python int (it fixes the static
+                shapes: ScaNN's op leaves the candidate axis unknown).
+
+        Returns:
+            `(scores, positions, embeddings)`: float32 `[batch_size, n]` inner
+            products, best first; int32 `[batch_size, n]` rows of the index
+            (ids: `tf.gather(index.identifiers_tensor, positions)`), -1 for a
+            slot ScaNN could not fill (the leaves searched held fewer than
+            `n` documents), whose score is -inf; float32 `[batch_size, n,
+            embedding_dim]` the documents' embeddings (row 0's where -1: mask
+            them with `positions >= 0`).
+
+        Example:
+        ```python
+        index = ScannIndex(k=10).index(document_embeddings, document_ids)
+        scores, positions, embeddings = index.candidates(tf.constant(query_embeddings), 100)
+        # [num_queries, 100], [num_queries, 100], [num_queries, 100, dim]
+        ```
+
+        Raises:
+            ValueError: `n` is not a positive int, or the index is empty or
+                loaded (no Keras layer).
+        """
+        n = check_num_candidates(n)
+        if self.layer is None and self._restored is None:
+            raise ValueError("The index is empty; call `index(embeddings, identifiers)` first.")
+        if self.layer is None:
+            raise ValueError("A loaded ScaNN index answers through its own SavedModel, which has no in-graph "
+                             "`candidates`: use `exportable()` (or `tfsearch.index.exportable_index`) first.")
+        position_of, rows = self._candidate_state()
+        scores, ids = self.layer(tf.convert_to_tensor(query_embeddings, tf.float32), k=n)
+        # When the leaves searched hold fewer than `n` documents, the op returns fewer columns.
+        missing = n - tf.shape(ids)[1]
+        scores = tf.pad(scores, [[0, 0], [0, missing]], constant_values=float("-inf"))
+        ids = tf.pad(ids, [[0, 0], [0, missing]], constant_values="")
+        # The op leaves the candidate axis unknown; re-ranking needs it static.
+        scores, ids = tf.ensure_shape(scores, [None, n]), tf.ensure_shape(ids, [None, n])
+        positions = position_of.lookup(ids)  # -1 where ScaNN could not fill a slot (id "")
+        return scores, positions, tf.gather(rows, tf.maximum(positions, 0))
+
+    def _candidate_state(self):
+        """The id -> row table and the rows' variable of `candidates`, made once, outside any graph being traced."""
+        if self._position_of is None:
+            with tf.init_scope():
+                self._position_of = tf.lookup.StaticHashTable(
+                    tf.lookup.KeyValueTensorInitializer(tf.constant(self.identifiers),
+                                                        tf.range(self.num_documents, dtype=tf.int32)),
+                    default_value=-1)
+                self._document_embeddings = tf.Variable(np.asarray(self.embeddings, np.float32), trainable=False,
+                                                        name="document_embeddings")
+        return self._position_of, self._document_embeddings
+
+    def exportable(self):
+        """An index whose `candidates` works in an export (see `tfsearch.index.exportable_index`).
+
+        This one when it was built here; for a loaded one, which answers
+        through its own SavedModel, a new index built from its embeddings
+        with the parameters it was tuned to (ScaNN's k-means is randomised:
+        the tree differs).
+
+        Returns:
+            `ScannIndex` with a Keras layer.
+
+        Raises:
+            ValueError: a loaded index without its embeddings (a folder
+                written before they were saved).
+        """
+        if self.layer is not None:
+            return self
+        if self.embeddings is None:
+            raise ValueError(f"{self.folder or 'This index'} holds no document embeddings to rebuild the searcher "
+                             "from (built before they were saved); rebuild it with `tfsearch index build`.")
+        return ScannIndex(k=self.k, params=self.params).index(np.asarray(self.embeddings), self.identifiers)
 
     def search(self, queries, k=None, **overrides):
         """Like `BruteForceIndex.search`: `(scores [num_queries, k] numpy, ids list of lists of str)`.
@@ -313,6 +431,7 @@ class ScannIndex:
         index._identifiers = read_identifiers(path, meta["num_documents"])
         index.num_documents, index.embedding_dim = meta["num_documents"], meta["embedding_dim"]
         index._embeddings_path = path / "embeddings.npy"
+        index.folder = path
         return index, meta["metadata"]
 
 

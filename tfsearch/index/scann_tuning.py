@@ -41,7 +41,7 @@ def default_scann_params(num_documents, k=10):
     ```
     """
     if num_documents < 1:
-        raise ValueError(f"num_documents must be positive, got {num_documents}")
+        raise ValueError(f"`num_documents` must be positive, got {num_documents}.")
     num_leaves = max(1, min(num_documents, int(round(math.sqrt(num_documents)))))
     return ScannParams(
         num_leaves=num_leaves,
@@ -192,3 +192,33 @@ def tune_scann(embeddings, queries, k=10, target_recall=0.95, num_leaves=None, d
                           chosen=chosen, target_met=bool(reaching), points=points,
                           build_seconds=round(build_seconds, 2))
     return params, report
+
+
+def format_tuning_report(report):
+    """One line saying what a ScaNN build chose and reached (printed by `tfsearch index build`).
+
+    Args:
+        report: dict, the report of `build_index(..., backend="scann")`:
+            `TuningReport.to_dict()` with `built`, one entry per searcher built
+            (the last is the index's).
+
+    Returns:
+        str: the leaves, leaves searched and re-ordering size of the index,
+        its recall@k on the tuning queries, the tuning searcher's recall and
+        throughput, and whether the target was missed.
+
+    Example:
+    ```python
+    format_tuning_report({"num_leaves": 72, "k": 10, "target_recall": 0.95,
+                          "chosen": {"recall": 0.96, "queries_per_second": 12345.0},
+                          "built": [{"num_leaves_to_search": 4, "num_reordering_candidates": 100, "recall": 0.955}]})
+    # "ScaNN: 72 leaves, searching 4, re-ordering 100; recall@10 on the tuning queries 0.9550
+    #  (tuning searcher: 0.9600 at 12,345 queries/s batched)"
+    ```
+    """
+    chosen, built = report["chosen"], report["built"][-1]
+    return (f"ScaNN: {report['num_leaves']} leaves, searching {built['num_leaves_to_search']}, re-ordering "
+            f"{built['num_reordering_candidates']}; recall@{report['k']} on the tuning queries "
+            f"{built['recall']:.4f} (tuning searcher: {chosen['recall']:.4f} at "
+            f"{chosen['queries_per_second']:,.0f} queries/s batched)"
+            + ("" if built["recall"] >= report["target_recall"] else f"; target {report['target_recall']} not reached"))

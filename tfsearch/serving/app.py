@@ -6,9 +6,12 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
+from tfsearch.export.search_module import DEFAULT_K
+
 MAX_QUERY_CHARACTERS = 1000
 MAX_BATCH = 64
 MAX_REQUEST_BYTES = 1 << 20
+SIGNATURES = ("serving_default", "search", "encode_query", "encode_document")
 _PAGE = pathlib.Path(__file__).with_name("search_page.html")
 
 
@@ -64,9 +67,6 @@ def create_app(base_path, model_name=None, poll_seconds=1.0, store=None):
         if requested != name:
             raise BadRequest(f"unknown model {requested!r}; this server serves {name!r}")
 
-    def max_k(loaded):
-        return int(loaded.info.get("max_k", 100))
-
     @app.get("/v1/models/{model}", summary="Model version status (TensorFlow Serving's shape)")
     def status(model: str):
         check_name(model)
@@ -76,8 +76,7 @@ def create_app(base_path, model_name=None, poll_seconds=1.0, store=None):
     predict_body = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
         "type": "object",
         "properties": {
-            "signature_name": {"type": "string", "enum": ["serving_default", "search", "encode_query",
-                                                          "encode_document"]},
+            "signature_name": {"type": "string", "enum": list(SIGNATURES)},
             "instances": {"type": "array", "description": "row format: strings, or objects with queries, k, diversity"},
             "inputs": {"description": "columnar format: {queries: [...], k: 10, diversity: 0.3}"},
         }}}}}}
@@ -91,16 +90,17 @@ def create_app(base_path, model_name=None, poll_seconds=1.0, store=None):
         check_name(model)
         body = await _json_body(request)
         loaded = store.current
-        return _predict(loaded, body, max_k(loaded))
+        return _predict(loaded, body)
 
     @app.get("/search", summary="Search with a text query")
     def search(q: str = Query(..., description="the query text"),
-               k: int = Query(None, description="results wanted (default: 10, or the export's max_k if lower)"),
+               k: int = Query(None, description=f"results wanted (default: {DEFAULT_K}, or the export's max_k if "
+                                                "lower)"),
                diversity: float = Query(None, description="0 = pure relevance (default), 1 = most diverse")):
         loaded = store.current
-        defaults = _defaults(loaded, "search")
+        defaults = loaded.request_defaults("search")
         query = _check_query(q)
-        k = _check_k(defaults["k"] if k is None else k, max_k(loaded))
+        k = _check_k(defaults["k"] if k is None else k, loaded.max_k)
         diversity = _check_diversity(defaults["diversity"] if diversity is None else diversity)
         out = loaded.signature("search")(queries=tf.constant([query]), k=tf.constant(k, tf.int32),
                                          diversity=tf.constant(diversity, tf.float32))
@@ -127,52 +127,46 @@ async def _json_body(request):
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("the body is not JSON") from None
     if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object with `instances` or `inputs`")
+        raise BadRequest(f"the body must be a JSON object with `instances` or `inputs`, got {_shown(body)}")
     return body
 
 
 def _check_query(text):
     if not isinstance(text, str) or not text.strip():
-        raise BadRequest("a query must be a non-empty string")
+        raise BadRequest(f"a query must be a non-empty string, got {_shown(text)}")
     if len(text) > MAX_QUERY_CHARACTERS:
-        raise BadRequest(f"a query is limited to {MAX_QUERY_CHARACTERS} characters")
+        raise BadRequest(f"a query is limited to {MAX_QUERY_CHARACTERS} characters, got {len(text)}")
     return text
 
 
 def _check_k(k, limit):
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= limit:
-        raise BadRequest(f"k must be an integer from 1 to {limit}")
+        raise BadRequest(f"`k` must be an integer from 1 to {limit}, got {_shown(k)}")
     return k
 
 
 def _check_diversity(value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or not 0.0 <= value <= 1.0:
-        raise BadRequest("diversity must be a number in [0, 1]")
+        raise BadRequest(f"`diversity` must be a number in [0, 1], got {_shown(value)}")
     return float(value)
 
 
-def _defaults(loaded, signature_name):
-    """The values TensorFlow Serving would fill in for `k` and `diversity` (the SignatureDef's defaults)."""
-    stored = loaded.defaults.get(signature_name, {})
-    return {"k": stored.get("k", min(10, int(loaded.info.get("max_k", 100)))),
-            "diversity": stored.get("diversity", 0.0)}
-
-
-def _predict(loaded, body, limit):
+def _predict(loaded, body):
     """TensorFlow Serving's predict semantics for the `search`, `encode_query` and `encode_document` signatures."""
     signature_name = body.get("signature_name", "serving_default")
-    if signature_name not in ("serving_default", "search", "encode_query", "encode_document"):
-        raise BadRequest(f"unknown signature {signature_name!r}")
+    if signature_name not in SIGNATURES:
+        raise BadRequest(f"`signature_name` must be one of {', '.join(SIGNATURES)}, got {_shown(signature_name)}")
     text_input = "documents" if signature_name == "encode_document" else "queries"
-    defaults = _defaults(loaded, signature_name)
+    defaults = loaded.request_defaults(signature_name)
     if ("instances" in body) == ("inputs" in body):
-        raise BadRequest("give exactly one of `instances` (row format) or `inputs` (columnar format)")
+        raise BadRequest("give exactly one of `instances` (row format) or `inputs` (columnar format), got "
+                         + ("both" if "instances" in body else "neither"))
     row_format = "instances" in body
     if row_format:
         instances = body["instances"]
         if not isinstance(instances, list) or not instances:
-            raise BadRequest("`instances` must be a non-empty list")
+            raise BadRequest(f"`instances` must be a non-empty list, got {_shown(instances)}")
         texts, k_values, diversities = [], set(), set()
         for instance in instances:
             if isinstance(instance, str):
@@ -182,9 +176,11 @@ def _predict(loaded, body, limit):
                 k_values.add(instance.get("k", defaults["k"]))
                 diversities.add(instance.get("diversity", defaults["diversity"]))
             else:
-                raise BadRequest(f"each instance must be a string or an object with `{text_input}`")
+                raise BadRequest(f"each instance must be a string or an object with `{text_input}`, got "
+                                 f"{_shown(instance)}")
         if len(k_values) > 1 or len(diversities) > 1:
-            raise BadRequest("`k` and `diversity` must be the same for every instance of a request")
+            raise BadRequest("`k` and `diversity` must be the same for every instance of a request, got "
+                             f"{len(k_values)} values of `k` and {len(diversities)} of `diversity`")
         k = k_values.pop() if k_values else defaults["k"]
         diversity = diversities.pop() if diversities else defaults["diversity"]
     else:
@@ -192,18 +188,19 @@ def _predict(loaded, body, limit):
         if isinstance(inputs, (str, list)):
             inputs = {text_input: inputs}
         if not isinstance(inputs, dict) or text_input not in inputs:
-            raise BadRequest(f"`inputs` must be an object with `{text_input}`")
+            raise BadRequest(f"`inputs` must be an object with `{text_input}`, got {_shown(inputs)}")
         texts = inputs[text_input]
         texts = [texts] if isinstance(texts, str) else texts
         k = inputs.get("k", defaults["k"])
         diversity = inputs.get("diversity", defaults["diversity"])
     if not isinstance(texts, list) or not texts or len(texts) > MAX_BATCH:
-        raise BadRequest(f"`{text_input}` must be a list of 1 to {MAX_BATCH} strings")
+        raise BadRequest(f"`{text_input}` must be a list of 1 to {MAX_BATCH} strings, got "
+                         + (f"a list of {len(texts)}" if isinstance(texts, list) else _shown(texts)))
     texts = [_check_query(t) for t in texts]
     if signature_name in ("encode_query", "encode_document"):
         out = loaded.signature(signature_name)(**{text_input: tf.constant(texts)})
     else:
-        k = _check_k(k, limit)
+        k = _check_k(k, loaded.max_k)
         diversity = _check_diversity(diversity)
         out = loaded.signature(signature_name)(queries=tf.constant(texts), k=tf.constant(k, tf.int32),
                                                diversity=tf.constant(diversity, tf.float32))
@@ -211,6 +208,12 @@ def _predict(loaded, body, limit):
     if row_format:
         return {"predictions": [{key: out[key][i] for key in out} for i in range(len(texts))]}
     return {"outputs": out}
+
+
+def _shown(value, limit=60):
+    """`value` as a message shows what was given: its repr, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _to_json(array):

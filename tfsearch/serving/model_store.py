@@ -8,6 +8,7 @@ import threading
 import tensorflow as tf
 
 from tfsearch.export.saved_model_export import EXPORT_INFO_FILE, TITLES_FILE, signature_defaults, versions
+from tfsearch.export.search_module import DEFAULT_DIVERSITY, DEFAULT_MAX_K, default_k
 
 
 @dataclasses.dataclass
@@ -22,6 +23,28 @@ class LoadedVersion:
 
     def signature(self, name):
         return self.model.signatures[name]
+
+    @property
+    def max_k(self):
+        """The largest `k` a request may ask for: the export's `max_k` (its metadata).
+
+        A version without metadata (not written by `export_search_model`)
+        gets `DEFAULT_MAX_K`, the export's default; its graph still refuses
+        a larger `k` than it was exported with.
+        """
+        return int(self.info.get("max_k", DEFAULT_MAX_K))
+
+    def request_defaults(self, signature_name):
+        """`{"k": int, "diversity": float}` for a request to `signature_name` that leaves them out.
+
+        The values the export decided: those of its metadata (`defaults`);
+        for an older export without them, those of the SignatureDef's
+        `defaults` (what TensorFlow Serving fills in); for one without
+        either, the export's rule (`default_k(max_k)`, `DEFAULT_DIVERSITY`).
+        """
+        written, stored = self.info.get("defaults", {}), self.defaults.get(signature_name, {})
+        return {"k": written.get("k", stored.get("k", default_k(self.max_k))),
+                "diversity": written.get("diversity", stored.get("diversity", DEFAULT_DIVERSITY))}
 
 
 class ModelStore:

@@ -1,0 +1,34 @@
+"""The signatures of an export are its API: the restructurings of issue 15 keep them exactly.
+
+`expected_signatures.json` holds the signatures (names, dtypes, shapes,
+SignatureDef defaults) of tiny exports made by the code before the
+restructuring; `signature_capture.py` says how it was produced.
+"""
+
+import json
+import pathlib
+
+import pytest
+
+from tests.export.signature_capture import FLAVOURS, build_exports, describe_signatures
+
+EXPECTED = json.loads((pathlib.Path(__file__).with_name("expected_signatures.json")).read_text())
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    return build_exports(tmp_path_factory.mktemp("exports"))
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_signatures_are_those_of_the_original_exports(exports, flavour):
+    assert describe_signatures(exports[flavour]) == EXPECTED[flavour]
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_the_metadata_records_the_signature_defaults(exports, flavour):
+    # One decision, two records: the metadata `tfsearch serve` reads and the SignatureDef TF Serving fills from.
+    info = json.loads((exports[flavour] / "tfsearch_export.json").read_text())
+    expected = EXPECTED[flavour]["search"]["defaults"]
+    assert info["defaults"] == {name: default["value"] for name, default in expected.items()}
+    assert info["defaults"]["k"] == min(10, info["max_k"])
