@@ -32,7 +32,6 @@ Usage:
 import argparse
 import gc
 import json
-import os
 import pathlib
 import sys
 import threading
@@ -40,18 +39,22 @@ import time
 
 import numpy as np
 
-HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parent
-CACHE = HERE / ".cache"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from bench_common import (  # noqa: E402
+    CACHE,
+    RESULTS,
+    SCIFACT,
+    cached_embeddings,
+    import_tensorflow,
+    machine_description,
+    rss_bytes,
+    write_result,
+)
+
 K = 10
 
 
 # --- memory ------------------------------------------------------------------------
-
-
-def rss_bytes():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 class PeakMemory:
@@ -295,20 +298,18 @@ def scifact_embeddings(data_dir):
     from tfsearch.models.batch_encoding import encode_dataset, encode_texts
     from tfsearch.models.bert_encoder import BertEncoder
 
-    cache = CACHE / "scifact_minilm.npz"
     data = BeirDataset(data_dir)
-    qrels = data.qrels("test")
-    queries = data.queries()
-    query_ids = [q for q in qrels if q in queries]
-    if cache.is_file():
-        saved = np.load(cache, allow_pickle=False)
-        return data, list(saved["doc_ids"]), saved["docs"], query_ids, saved["queries"]
-    encoder = BertEncoder.from_pretrained()
-    doc_ids, docs = encode_dataset(encoder, corpus_dataset(data), total=data.count_documents(),
-                                   description="encoding SciFact")
-    query_embeddings = encode_texts(encoder, [queries[q].text for q in query_ids])
-    CACHE.mkdir(exist_ok=True)
-    np.savez(cache, doc_ids=np.asarray(doc_ids), docs=docs, queries=query_embeddings)
+
+    def compute():
+        qrels = data.qrels("test")
+        queries = data.queries()
+        query_ids = [q for q in qrels if q in queries]
+        encoder = BertEncoder.from_pretrained()
+        doc_ids, docs = encode_dataset(encoder, corpus_dataset(data), total=data.count_documents(),
+                                       description="encoding SciFact")
+        return doc_ids, docs, query_ids, encode_texts(encoder, [queries[q].text for q in query_ids])
+
+    doc_ids, docs, query_ids, query_embeddings = cached_embeddings(CACHE / "scifact_minilm", compute)
     return data, doc_ids, docs, query_ids, query_embeddings
 
 
@@ -375,7 +376,6 @@ def plot(results, path):
 def build_memory_only(args):
     """Peak memory of `build_index(backend="scann", target_recall=0.95)` (tuning and recall check included)."""
     from tfsearch.index.index_building import build_index
-    from tfsearch.utils.atomic import atomic_write_text
 
     embeddings, queries = gaussian_mixture(args.num_documents, args.num_queries + 500)
     ids = np.arange(len(embeddings)).astype(str)
@@ -387,8 +387,8 @@ def build_memory_only(args):
     result = {"num_documents": len(embeddings), "raw_embeddings_bytes": embeddings.nbytes,
               "build_peak_bytes": memory.growth, "build_peak_over_raw": memory.growth / embeddings.nbytes,
               "build_seconds": seconds, "built": report["built"]}
-    path = HERE / "results" / "ann_build_memory.json"
-    atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+    path = RESULTS / "ann_build_memory.json"
+    write_result(path, result)
     print(f"auto-tuned ScaNN build: peak growth {result['build_peak_over_raw']:.2f}x the raw embeddings, "
           f"{seconds:.0f} s; wrote {path}")
     return 0
@@ -405,11 +405,9 @@ def main(argv=None):
     parser.add_argument("--build-memory-only", action="store_true",
                         help="only measure peak memory of the auto-tuned ScaNN build on the mixture "
                              "(writes bench/results/ann_build_memory.json)")
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "scifact"))
-    parser.add_argument("--output", default=str(HERE / "results" / "ann.json"))
+    parser.add_argument("--data", default=str(SCIFACT))
+    parser.add_argument("--output", default=str(RESULTS / "ann.json"))
     args = parser.parse_args(argv)
-
-    from bench_common import import_tensorflow
 
     import_tensorflow(args.threads)
     import faiss
@@ -447,10 +445,8 @@ def main(argv=None):
                   f"int8 {quality['exact_int8']['nDCG@10']:.4f}", flush=True)
         results.append(result)
 
-    from tfsearch.utils.atomic import atomic_write_text
-
-    payload = {"threads": args.threads, "k": K, "results": results}
-    atomic_write_text(args.output, json.dumps(payload, indent=2) + "\n")
+    payload = {"threads": args.threads, "k": K, "machine": machine_description(), "results": results}
+    write_result(args.output, payload)
     plot(results, pathlib.Path(args.output).with_suffix(".png"))
     for result in results:
         s = result["summary"]

@@ -1,19 +1,183 @@
-"""Set-up shared by the benchmark scripts."""
+"""What the benchmark scripts share: paths, TensorFlow set-up, the machine, result files, an embedding cache.
 
+Imported by the scripts of `bench/` (run as `python bench/NAME.py`, so that
+this folder is on `sys.path`); importing it puts the repository on `sys.path`
+too, for `tfsearch`. Nothing here imports TensorFlow until asked
+(`import_tensorflow`).
+"""
+
+import contextlib
+import importlib.metadata
+import json
 import os
 import pathlib
+import platform
+import subprocess
 import sys
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent
+SCIFACT = REPO.parent / "shared" / "data" / "scifact"  # the default `--data` of the benchmarks
+CACHE = HERE / ".cache"
+RESULTS = HERE / "results"
+
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+# CPU features that decide TensorFlow's and numpy's kernels (oneDNN, XLA CPU).
+_CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile")
 
 
 def import_tensorflow(threads):
-    """Imports tfsearch (Keras 2 routing) and TensorFlow limited to `threads` CPU threads; returns `tf`."""
+    """Imports tfsearch (Keras 2 routing) and TensorFlow limited to `threads` CPU threads; returns `tf`.
+
+    Args:
+        threads: int. Intra- and inter-op threads; 0 keeps TensorFlow's default.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.path.insert(0, str(REPO))
     import tfsearch  # noqa: F401  (before anything touches tf.keras)
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     return tf
+
+
+def _package_version(*names):
+    for name in names:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            return importlib.metadata.version(name)
+    return None
+
+
+def _cpu_info():
+    """`(model name, [relevant flags])` from /proc/cpuinfo (Linux); elsewhere the platform's processor, no flags."""
+    model, flags = None, []
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                key, _, value = (part.strip() for part in line.partition(":"))
+                if key == "model name" and model is None:
+                    model = value
+                elif key == "flags" and not flags:
+                    flags = value.split()
+                if model is not None and flags:
+                    break
+    relevant = sorted({f for f in flags if f in _CPU_FLAGS or f.startswith(("avx512", "amx"))})
+    return model or platform.processor() or platform.machine(), relevant
+
+
+def machine_description():
+    """The machine a result was measured on, for the result file.
+
+    Returns:
+        dict: `processor` and `machine` (as `platform` reports them),
+        `cpu_model`, `cpu_flags` (the SIMD and matrix extensions that choose
+        the kernels: avx2, avx512*, amx*, ...), `cpus` (`os.cpu_count()`),
+        `python`, and the installed `tensorflow` and `numpy` versions (read
+        from the package metadata: TensorFlow is not imported).
+
+    Example:
+    ```python
+    machine_description()
+    # {"processor": "x86_64", "machine": "x86_64", "cpu_model": "Intel(R) Xeon(R) ...",
+    #  "cpu_flags": ["amx_bf16", ..., "avx2", "avx512f", ...], "cpus": 2, "python": "3.11.7",
+    #  "tensorflow": "2.20.0", "numpy": "2.2.6"}
+    ```
+    """
+    model, flags = _cpu_info()
+    return {
+        "processor": platform.processor() or platform.machine(),
+        "machine": platform.machine(),
+        "cpu_model": model,
+        "cpu_flags": flags,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "tensorflow": _package_version("tensorflow", "tensorflow-cpu", "tf-nightly"),
+        "numpy": _package_version("numpy"),
+    }
+
+
+def write_result(path, result):
+    """Writes `result` as indented JSON, with a final newline, atomically (a reader never sees half a file)."""
+    from tfsearch.utils.atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+
+
+def percentiles(seconds, quantiles=(50, 90)):
+    """`{"p50_ms": ..., "p90_ms": ...}`: the `quantiles` of latencies given in seconds, in ms rounded to 0.01."""
+    import numpy as np
+
+    ms = np.asarray(seconds) * 1000.0
+    return {f"p{q}_ms": round(float(np.percentile(ms, q)), 2) for q in quantiles}
+
+
+def rss_bytes(pid="self"):
+    """Resident memory of a process (this one by default), in bytes, from /proc (Linux)."""
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def run_in_subprocess(script, args, threads):
+    """Runs a sentence-transformers `script` in its own process (`python -c script JSON_ARGS`), offline.
+
+    The script reads its settings from `sys.argv[1]` (JSON) and prints its
+    result as the last line of its output (JSON). torch gets `threads`
+    threads through `OMP_NUM_THREADS`; the script sets its own too.
+
+    Returns:
+        `(result, error)`: the parsed dict and None, or None and a
+        `{"skipped": reason}` dict for the result file.
+    """
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=str(threads))
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps(args)], stdout=subprocess.PIPE, env=env,
+                          text=True)
+    if proc.returncode != 0:
+        return None, {"skipped": f"sentence-transformers failed with exit code {proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1]), None
+
+
+def cached_embeddings(folder, compute):
+    """Corpus and query embeddings, computed once by `compute()` and read back from `folder` afterwards.
+
+    The folder holds `doc_ids.txt` and `query_ids.txt` (one id a line),
+    `documents.npy` and `queries.npy` (float32), and `done.json` (written
+    last, each file atomically: a run stopped half-way computes again).
+    Name the folder after everything the embeddings depend on (the
+    encoder's fingerprint, the data).
+
+    Args:
+        folder: `pathlib.Path`.
+        compute: callable returning `(doc_ids, doc_embeddings [n, dim],
+            query_ids, query_embeddings [m, dim])`.
+
+    Returns:
+        `(doc_ids, doc_embeddings, query_ids, query_embeddings)`: lists of str
+        and float32 numpy arrays.
+    """
+    import time
+
+    import numpy as np
+
+    from tfsearch.utils.atomic import atomic_file, atomic_write_text
+
+    folder = pathlib.Path(folder)
+    if (folder / "done.json").is_file():
+        doc_ids = (folder / "doc_ids.txt").read_text(encoding="utf-8").split("\n")[:-1]
+        query_ids = (folder / "query_ids.txt").read_text(encoding="utf-8").split("\n")[:-1]
+        print(f"  embeddings from the cache {folder}", flush=True)
+        return doc_ids, np.load(folder / "documents.npy"), query_ids, np.load(folder / "queries.npy")
+    start = time.perf_counter()
+    doc_ids, doc_embeddings, query_ids, query_embeddings = compute()
+    doc_ids, query_ids = [str(d) for d in doc_ids], [str(q) for q in query_ids]
+    doc_embeddings = np.asarray(doc_embeddings, np.float32)
+    query_embeddings = np.asarray(query_embeddings, np.float32)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, array in (("documents.npy", doc_embeddings), ("queries.npy", query_embeddings)):
+        with atomic_file(folder / name, mode="wb") as f:
+            np.save(f, array)
+    atomic_write_text(folder / "doc_ids.txt", "".join(f"{d}\n" for d in doc_ids))
+    atomic_write_text(folder / "query_ids.txt", "".join(f"{q}\n" for q in query_ids))
+    atomic_write_text(folder / "done.json", json.dumps({"seconds": round(time.perf_counter() - start, 1)}) + "\n")
+    return doc_ids, doc_embeddings, query_ids, query_embeddings

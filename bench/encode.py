@@ -16,21 +16,24 @@ Usage:
 
 import argparse
 import json
-import os
 import pathlib
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 
-HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parent
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "scifact"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from bench_common import (  # noqa: E402
+    RESULTS,
+    SCIFACT,
+    import_tensorflow,
+    machine_description,
+    percentiles,
+    run_in_subprocess,
+    write_result,
+)
 
 
 def load_texts(data_dir, limit=None):
-    sys.path.insert(0, str(REPO))
     from tfsearch.data.beir import BeirDataset
 
     data = BeirDataset(data_dir)
@@ -39,23 +42,11 @@ def load_texts(data_dir, limit=None):
     return (docs[:limit] if limit else docs), queries
 
 
-def percentiles(values):
-    import numpy as np
-
-    values = np.asarray(values) * 1000.0
-    return {"p50_ms": round(float(np.percentile(values, 50)), 2), "p90_ms": round(float(np.percentile(values, 90)), 2)}
-
-
 # --- tfsearch ---------------------------------------------------------------
 
 
 def run_tfsearch(docs, queries, threads, batch_size, dtype):
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    import tfsearch  # noqa: F401
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    tf = import_tensorflow(threads)
     from tfsearch.data.pipelines import texts_dataset
     from tfsearch.models.batch_encoding import encode_dataset
     from tfsearch.models.bert_encoder import BertEncoder
@@ -119,12 +110,9 @@ def run_sentence_transformers(docs, queries, threads, batch_size, workdir):
     (workdir / "queries.json").write_text(json.dumps(queries))
     args = {"threads": threads, "batch_size": batch_size, "model": str(preset_dir()), "docs": str(workdir / "docs.json"),
             "queries": str(workdir / "queries.json"), "out": str(workdir / "st.npy")}
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=str(threads))
-    proc = subprocess.run([sys.executable, "-c", ST_SCRIPT, json.dumps(args)], stdout=subprocess.PIPE, env=env,
-                          text=True)
-    if proc.returncode != 0:
-        return None, {"skipped": f"sentence-transformers failed with exit code {proc.returncode}"}
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result, skipped = run_in_subprocess(ST_SCRIPT, args, threads)
+    if skipped:
+        return None, skipped
     import sentence_transformers as st
 
     return np.load(workdir / "st.npy"), {
@@ -135,19 +123,18 @@ def run_sentence_transformers(docs, queries, threads, batch_size, workdir):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="BEIR folder (default: ../shared/data/scifact)")
+    parser.add_argument("--data", default=str(SCIFACT), help="BEIR folder (default: ../shared/data/scifact)")
     parser.add_argument("--limit", type=int, help="encode only the first N documents")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for both libraries (default: 2)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--bf16", action="store_true", help="also measure tfsearch with bfloat16 compute")
-    parser.add_argument("--output", default=str(HERE / "results" / "encode.json"))
+    parser.add_argument("--output", default=str(RESULTS / "encode.json"))
     args = parser.parse_args(argv)
-
 
     docs, queries = load_texts(args.data, args.limit)
     print(f"{len(docs)} documents, {len(queries)} queries, {args.threads} threads, batch {args.batch_size}")
     results = {"data": str(args.data), "documents": len(docs), "threads": args.threads, "batch_size": args.batch_size,
-               "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count()},
+               "machine": machine_description(),
                "command": "python bench/encode.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     with tempfile.TemporaryDirectory() as tmp:
         st_embeddings, results["sentence_transformers"] = run_sentence_transformers(
@@ -163,10 +150,7 @@ def main(argv=None):
             results[name]["speedup_vs_sentence_transformers"] = round(
                 results[name]["documents_per_second"] / results["sentence_transformers"]["documents_per_second"], 2)
 
-    sys.path.insert(0, str(REPO))
-    from tfsearch.utils.atomic import atomic_write_text
-
-    atomic_write_text(args.output, json.dumps(results, indent=2) + "\n")
+    write_result(args.output, results)
     print(json.dumps(results, indent=2))
     print(f"wrote {args.output}")
 

@@ -41,12 +41,17 @@ import pathlib
 import sys
 import time
 
-import numpy as np
-
-HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(HERE))
-from bench_common import import_tensorflow  # noqa: E402
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import bench_common  # noqa: E402
+from bench_common import (  # noqa: E402
+    CACHE,
+    REPO,
+    RESULTS,
+    SCIFACT,
+    import_tensorflow,
+    machine_description,
+    write_result,
+)
 
 DEPTH = 1000
 MEASURES = ("nDCG@10", "R@100")
@@ -85,36 +90,24 @@ def cached_embeddings(encoder, document_encoder, data, cache_root, batch_size):
     from tfsearch.data.pipelines import corpus_dataset
     from tfsearch.models.batch_encoding import encode_dataset, encode_texts
     from tfsearch.models.fingerprint import model_fingerprint
-    from tfsearch.utils.atomic import atomic_file, atomic_write_text
 
-    corpus_file = data.corpus_path
     key = "-".join([data.path.name, model_fingerprint(encoder),
                     model_fingerprint(document_encoder) if document_encoder is not None else "shared",
-                    str(encoder.sequence_length), str(corpus_file.stat().st_size),
+                    str(encoder.sequence_length), str(data.corpus_path.stat().st_size),
                     str(data.queries_path.stat().st_size)])
-    folder = cache_root / key
-    queries = data.queries()
-    if (folder / "done.json").is_file():
-        doc_ids = (folder / "doc_ids.txt").read_text(encoding="utf-8").split("\n")[:-1]
-        query_ids = (folder / "query_ids.txt").read_text(encoding="utf-8").split("\n")[:-1]
-        print(f"  embeddings from the cache {folder}", flush=True)
-        return (doc_ids, np.load(folder / "documents.npy"), {q: i for i, q in enumerate(query_ids)},
-                np.load(folder / "queries.npy"))
-    start = time.perf_counter()
-    doc_ids, doc_embeddings = encode_dataset(document_encoder or encoder, corpus_dataset(data), batch_size=batch_size,
-                                             total=data.count_documents(), description="encoding corpus")
-    query_ids = list(queries)
-    query_embeddings = encode_texts(encoder, [queries[q].text for q in query_ids], batch_size=batch_size,
-                                    progress=True, description="encoding queries")
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, array in (("documents.npy", doc_embeddings), ("queries.npy", query_embeddings)):
-        with atomic_file(folder / name, mode="wb") as f:
-            np.save(f, np.asarray(array, np.float32))
-    atomic_write_text(folder / "doc_ids.txt", "".join(f"{d}\n" for d in doc_ids))
-    atomic_write_text(folder / "query_ids.txt", "".join(f"{q}\n" for q in query_ids))
-    atomic_write_text(folder / "done.json", json.dumps({"seconds": round(time.perf_counter() - start, 1)}) + "\n")
-    return list(doc_ids), np.asarray(doc_embeddings), {q: i for i, q in enumerate(query_ids)}, \
-        np.asarray(query_embeddings)
+
+    def compute():
+        queries = data.queries()
+        doc_ids, doc_embeddings = encode_dataset(document_encoder or encoder, corpus_dataset(data),
+                                                 batch_size=batch_size, total=data.count_documents(),
+                                                 description="encoding corpus")
+        query_ids = list(queries)
+        query_embeddings = encode_texts(encoder, [queries[q].text for q in query_ids], batch_size=batch_size,
+                                        progress=True, description="encoding queries")
+        return doc_ids, doc_embeddings, query_ids, query_embeddings
+
+    doc_ids, doc_embeddings, query_ids, query_embeddings = bench_common.cached_embeddings(cache_root / key, compute)
+    return doc_ids, doc_embeddings, {q: i for i, q in enumerate(query_ids)}, query_embeddings
 
 
 class Retrieval:
@@ -313,23 +306,22 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", help="zero-shot or an encoder folder (repeatable; default: "
                                                          "zero-shot and bench/.runs/scifact_minilm if it exists)")
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "scifact"))
+    parser.add_argument("--data", default=str(SCIFACT))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--cache", default=str(HERE / ".cache" / "hybrid"))
+    parser.add_argument("--cache", default=str(CACHE / "hybrid"))
     parser.add_argument("--no-demo", action="store_true", help="skip the demo-corpus comparison")
-    parser.add_argument("--output", default=str(HERE / "results" / "hybrid_scifact.json"))
+    parser.add_argument("--output", default=str(RESULTS / "hybrid_scifact.json"))
     args = parser.parse_args(argv)
     import_tensorflow(args.threads)
     from tfsearch.data import BeirDataset
-    from tfsearch.utils.atomic import atomic_write_text
 
     models = args.model or ["zero-shot"] + (
         ["bench/.runs/scifact_minilm"] if (REPO / "bench/.runs/scifact_minilm/training_report.json").is_file() else [])
     data = BeirDataset(args.data)
     results = {"command": "python bench/hybrid_scifact.py " + " ".join(sys.argv[1:] if argv is None else argv),
                "data": str(args.data), "depth": DEPTH, "measures": list(MEASURES), "defaults": DEFAULTS,
-               "grid": GRID, "threads": args.threads, "models": {}}
+               "grid": GRID, "threads": args.threads, "machine": machine_description(), "models": {}}
     for spec in models:
         label, result = bench_model(spec, data, pathlib.Path(args.cache), args.batch_size)
         results["models"][label] = result
@@ -339,7 +331,7 @@ def main(argv=None):
         zero = next((r for r in results["models"].values() if r["model"] == "zero-shot"), None)
         results["demo"] = bench_demo(zero["chosen_on_train"] if zero else None, args.batch_size,
                                      pathlib.Path(args.cache))
-    atomic_write_text(args.output, json.dumps(results, indent=2) + "\n")
+    write_result(args.output, results)
     for label, summary in results["summary"].items():
         print(f"\n{label}: chosen on train: {summary['configuration_chosen_on_train']} "
               f"{json.dumps(summary['settings'])} -> SciFact test nDCG@10 {summary['test_nDCG@10']:.4f} "

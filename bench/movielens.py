@@ -28,18 +28,14 @@ Usage:
 """
 
 import argparse
-import json
 import pathlib
-import platform
 import shlex
 import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-
-from bench_common import import_tensorflow  # noqa: E402
+from bench_common import RESULTS, import_tensorflow, machine_description, write_result  # noqa: E402
 
 
 def main(argv=None):
@@ -64,7 +60,7 @@ def main(argv=None):
                         help="positives held out per user in the extra run on the first dataset for the aspect "
                              "re-ranking trade-off (alpha-nDCG needs several relevant items; 0: skip)")
     parser.add_argument("--work", default=str(HERE / ".runs" / "movielens"), help="working folder")
-    parser.add_argument("--output", default=str(HERE / "results" / "movielens.json"))
+    parser.add_argument("--output", default=str(RESULTS / "movielens.json"))
     args = parser.parse_args(argv)
     command = "python bench/movielens.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
@@ -75,7 +71,6 @@ def main(argv=None):
     from tfsearch.recommend.movielens import convert_movielens_100k
     from tfsearch.recommend.synthetic_movielens import write_synthetic_movielens
     from tfsearch.recommend.user_tower_training import UserTowerConfig
-    from tfsearch.utils.atomic import atomic_write_text
 
     started = time.perf_counter()
     work = pathlib.Path(args.work)
@@ -145,11 +140,11 @@ def main(argv=None):
         "models": {"text_user_towers": TEXT_MODEL + ", by number of interests", "id_baseline": ID_MODEL},
         "datasets": datasets,
         "diversity_run": diversity_run,
-        "environment": {"threads": args.threads, "python": platform.python_version(), "machine": platform.machine()},
+        "environment": {"threads": args.threads, **machine_description()},
         "seconds": round(time.perf_counter() - started, 1),
     }
     output = pathlib.Path(args.output)
-    atomic_write_text(output, json.dumps(result, indent=2) + "\n")
+    write_result(output, result)
     for d in datasets:
         texts = ", ".join(f"{k} interest(s) {t['metrics']['R@100']:.4f}" for k, t in d["text_user_towers"].items())
         print(f"{d['name']}: R@100 text {texts} vs ID {d['id_baseline']['metrics']['R@100']:.4f}")

@@ -34,16 +34,14 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import pathlib  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parent
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from bench_common import RESULTS, import_tensorflow, machine_description, write_result  # noqa: E402
 
 
 # --- numpy baselines (one query at a time) -------------------------------------
@@ -221,21 +219,13 @@ def main(argv=None):
     parser.add_argument("--baseline-queries", type=int, default=1000,
                         help="queries run through each numpy baseline (all, by default)")
     parser.add_argument("--tf-threads", type=int, default=0, help="TensorFlow threads (0: TensorFlow's default)")
-    parser.add_argument("--output", default=str(HERE / "results" / "rerank.json"))
+    parser.add_argument("--output", default=str(RESULTS / "rerank.json"))
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, str(REPO))
-    import tfsearch  # noqa: F401
-    import tensorflow as tf
-
-    if args.tf_threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.tf_threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.tf_threads)
+    import_tensorflow(args.tf_threads)  # 0: TensorFlow's default
 
     results = {
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "tensorflow": tf.__version__, "numpy": np.__version__,
-                    "numpy_blas_threads": os.environ["OPENBLAS_NUM_THREADS"],
+        "machine": {**machine_description(), "numpy_blas_threads": os.environ["OPENBLAS_NUM_THREADS"],
                     "tf_threads": args.tf_threads or "default"},
         "settings": {"queries": args.queries, "dim": args.dim, "k": args.k, "diversity": "uniform [0, 1] per query"},
         "runs": [],
@@ -258,9 +248,7 @@ def main(argv=None):
                   + (f" (largest MMR gap between the two picks: {max(gaps):.1e})" if gaps else ""), flush=True)
         results["runs"].append(run)
 
-    from tfsearch.utils.atomic import atomic_write_text
-
-    atomic_write_text(args.output, json.dumps(results, indent=2) + "\n")
+    write_result(args.output, results)
     print(f"\nWrote {args.output}")
     return 0
 

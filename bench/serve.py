@@ -31,29 +31,24 @@ import threading
 import time
 import urllib.parse
 
-import numpy as np
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from bench_common import (  # noqa: E402
+    CACHE,
+    REPO,
+    RESULTS,
+    SCIFACT,
+    machine_description,
+    percentiles,
+    rss_bytes,
+    write_result,
+)
 
-HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parent
-CACHE = HERE / ".cache" / "serve"
+SERVE_CACHE = CACHE / "serve"
 
 
 def tfsearch(*args):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     subprocess.run([sys.executable, "-m", "tfsearch.cli", *args], cwd=REPO, env=env, check=True)
-
-
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def percentiles(seconds):
-    ms = np.asarray(seconds) * 1000
-    return {f"p{q}_ms": round(float(np.percentile(ms, q)), 2) for q in (50, 90, 99)}
 
 
 class Client:
@@ -77,19 +72,18 @@ class Client:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "scifact"))
+    parser.add_argument("--data", default=str(SCIFACT))
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=2000, help="requests per client")
     parser.add_argument("--single", type=int, default=500, help="requests of the one-client latency runs")
-    parser.add_argument("--output", default=str(HERE / "results" / "serve.json"))
+    parser.add_argument("--output", default=str(RESULTS / "serve.json"))
     args = parser.parse_args(argv)
 
-    index, base = CACHE / "index", CACHE / "saved_models" / "scifact"
+    index, base = SERVE_CACHE / "index", SERVE_CACHE / "saved_models" / "scifact"
     if not (index / "index.json").is_file():
         tfsearch("index", "build", "--data", args.data, "--output", str(index), "--no-progress", "--overwrite")
     if not base.is_dir() or not any(p.name.isdigit() for p in base.iterdir()):
         tfsearch("export", "--index", str(index), "--output", str(base))
-    sys.path.insert(0, str(REPO))
     from tfsearch.data.beir import BeirDataset
 
     queries = [q.text for q in BeirDataset(args.data).queries("test").values()]
@@ -131,7 +125,7 @@ def main(argv=None):
                 start = time.perf_counter()
                 errors += call(i) != 200
                 latencies.append(time.perf_counter() - start)
-            single[name] = {**percentiles(latencies), "errors": errors, "requests": args.single}
+            single[name] = {**percentiles(latencies, (50, 90, 99)), "errors": errors, "requests": args.single}
             print(f"one client, {name}: p50 {single[name]['p50_ms']} ms, p99 {single[name]['p99_ms']} ms", flush=True)
 
         latencies = [[] for _ in range(args.clients)]
@@ -169,7 +163,7 @@ def main(argv=None):
         total = args.clients * args.requests
         load = {"clients": args.clients, "requests": total, "seconds": round(elapsed, 1),
                 "requests_per_second": round(total / elapsed, 1), "errors": sum(errors),
-                **percentiles([x for per_client in latencies for x in per_client])}
+                **percentiles([x for per_client in latencies for x in per_client], (50, 90, 99))}
         print(f"{args.clients} clients x {args.requests}: {load['requests_per_second']} requests/s, p50 "
               f"{load['p50_ms']} ms, p99 {load['p99_ms']} ms, {load['errors']} errors", flush=True)
     finally:
@@ -183,12 +177,10 @@ def main(argv=None):
                                 "at_first_quarter_bytes": quarter,
                                 "growth_over_last_three_quarters_bytes": memory_after - quarter,
                                 "samples_seconds_bytes": samples},
-              "cpus": os.cpu_count(), "documents": 5183}
+              "cpus": os.cpu_count(), "machine": machine_description(), "documents": 5183}
     print(f"server memory: {memory_before / 1e6:.0f} MB before, {quarter / 1e6:.0f} MB a quarter into the load, "
           f"{memory_after / 1e6:.0f} MB after")
-    from tfsearch.utils.atomic import atomic_write_text
-
-    atomic_write_text(args.output, json.dumps(result, indent=2) + "\n")
+    write_result(args.output, result)
     print(f"Wrote {args.output}")
     return 0
 

@@ -17,15 +17,21 @@ Usage:
 
 import argparse
 import json
-import os
 import pathlib
-import subprocess
 import sys
 import tempfile
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+from bench_common import (  # noqa: E402
+    REPO,
+    RESULTS,
+    import_tensorflow,
+    machine_description,
+    run_in_subprocess,
+    write_result,
+)
 
 ST_SCRIPT = r"""
 import json, sys, time
@@ -75,12 +81,9 @@ def time_sentence_transformers(pairs, config, threads, max_length, workdir):
     args = {"threads": threads, "model": str(preset_dir()), "pairs": str(workdir / "pairs.json"),
             "batch_size": config.batch_size, "max_length": max_length, "temperature": config.temperature,
             "learning_rate": config.learning_rate}
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=str(threads))
-    proc = subprocess.run([sys.executable, "-c", ST_SCRIPT, json.dumps(args)], stdout=subprocess.PIPE, env=env,
-                          text=True)
-    if proc.returncode != 0:
-        return {"skipped": f"sentence-transformers failed with exit code {proc.returncode}"}
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result, skipped = run_in_subprocess(ST_SCRIPT, args, threads)
+    if skipped:
+        return skipped
     result["examples_per_second"] = result["examples"] / result["seconds"]
     result["version"] = sentence_transformers.__version__
     return result
@@ -94,10 +97,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--zero-shot", action="store_true", help="also evaluate the starting model on test")
     parser.add_argument("--skip-st", action="store_true", help="do not time sentence-transformers")
-    parser.add_argument("--results", default=str(HERE / "results" / "train_scifact.json"))
+    parser.add_argument("--results", default=str(RESULTS / "train_scifact.json"))
     args = parser.parse_args(argv)
-
-    from bench_common import import_tensorflow
 
     import_tensorflow(args.threads)
     from tfsearch.data.beir import BeirDataset
@@ -106,13 +107,12 @@ def main(argv=None):
     from tfsearch.training.train_config import TrainConfig
     from tfsearch.training.trainer import train
     from tfsearch.training.training_data import read_hard_negatives, split_queries, training_pairs
-    from tfsearch.utils.atomic import atomic_write_text
 
     values = json.loads(pathlib.Path(args.config).read_text())
     values["data"] = args.data or str((REPO / values["data"]).resolve())
     values["output"] = args.output or str(REPO / values["output"])
     config = TrainConfig.from_dict(values)
-    results = {"config": config.to_dict(), "threads": args.threads}
+    results = {"config": config.to_dict(), "threads": args.threads, "machine": machine_description()}
     data = BeirDataset(config.data)
 
     if args.zero_shot:
@@ -148,7 +148,7 @@ def main(argv=None):
             print(f"sentence-transformers MNRL: {st['examples_per_second']:.1f} examples/s; tfsearch / ST = "
                   f"{results['speed_ratio_vs_sentence_transformers']:.2f}", flush=True)
 
-    atomic_write_text(args.results, json.dumps(results, indent=2) + "\n")
+    write_result(args.results, results)
     print(f"Wrote {args.results}")
     return 0
 

@@ -9,35 +9,26 @@ from tfsearch._keras_setup import Keras3ActiveError, configure_legacy_keras
 
 configure_legacy_keras()
 
+from tfsearch.utils.lazy_exports import lazy_exports  # noqa: E402  (after the Keras 2 routing)
+
 __version__ = "0.1.0"
 
-# Public API, imported lazily so that `import tfsearch` stays cheap and the CLI
-# can answer `--help` without loading TensorFlow.
-_LAZY = {
-    "BertEncoder": "tfsearch.models.bert_encoder",
-    "BertBackbone": "tfsearch.models.bert_backbone",
-    "WordPieceTokenizer": "tfsearch.text.wordpiece_tokenizer",
-    "BruteForceIndex": "tfsearch.index.brute_force_index",
-    "DiversityReranker": "tfsearch.layers.diversity_reranker",
-    "TwoTower": "tfsearch.models.two_tower",
-    "TrainConfig": "tfsearch.training.train_config",
-    "BeirDataset": "tfsearch.data.beir",
-    "BeirFormatError": "tfsearch.data.beir",
-    "evaluate_run": "tfsearch.eval.metrics",
-}
+# The public API and the subpackages are imported lazily, so that `import
+# tfsearch` stays cheap and the CLI can answer `--help` without loading TensorFlow.
+__all__ = ["Keras3ActiveError", "__version__", "BertEncoder", "BertBackbone", "WordPieceTokenizer", "BruteForceIndex",
+           "DiversityReranker", "TwoTower", "TrainConfig", "BeirDataset", "BeirFormatError", "evaluate_run"]
 
+_SUBPACKAGES = ("data", "eval", "export", "hybrid", "index", "layers", "models", "recommend", "serving", "text",
+                "training", "utils")
 
-_SUBPACKAGES = ("data", "eval", "index", "layers", "models", "text", "training", "utils")
-
-
-def __getattr__(name):
-    import importlib
-
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f"tfsearch.{name}")
-    raise AttributeError(f"module 'tfsearch' has no attribute {name!r}")
-
-
-__all__ = ["Keras3ActiveError", "__version__", *_LAZY]
+__getattr__, __dir__ = lazy_exports(__name__, __all__, {
+    "tfsearch.models.bert_encoder": ("BertEncoder",),
+    "tfsearch.models.bert_backbone": ("BertBackbone",),
+    "tfsearch.text.wordpiece_tokenizer": ("WordPieceTokenizer",),
+    "tfsearch.index.brute_force_index": ("BruteForceIndex",),
+    "tfsearch.layers.diversity_reranker": ("DiversityReranker",),
+    "tfsearch.models.two_tower": ("TwoTower",),
+    "tfsearch.training.train_config": ("TrainConfig",),
+    "tfsearch.data.beir": ("BeirDataset", "BeirFormatError"),
+    "tfsearch.eval.metrics": ("evaluate_run",),
+}, subpackages=_SUBPACKAGES)

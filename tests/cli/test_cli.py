@@ -16,6 +16,14 @@ def run_cli(*args, timeout=600):
                           timeout=timeout)
 
 
+def run_in_process(capsys, *args):
+    """`cli.main(args)` in this process, answered like `run_cli` (saves a TensorFlow start-up per call)."""
+    capsys.readouterr()
+    returncode = cli.main(list(args))
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, returncode, out.out, out.err)
+
+
 @pytest.mark.parametrize("command", [[], ["quickstart"], ["data"], ["data", "check"], ["evaluate"], ["index"],
                                      ["index", "build"], ["search"], ["train"], ["export"], ["serve"],
                                      ["recommend"], ["recommend", "convert-movielens"], ["recommend", "evaluate"]])
@@ -116,7 +124,8 @@ def test_rerank_aspects_without_a_field_is_a_clear_error(tmp_path, capsys):
 
 # The float32 brute_force index is exercised by `evaluate` without --index.
 @pytest.mark.parametrize("backend, quantization", [("brute_force", "int8"), ("scann", "none")])
-def test_index_build_search_and_evaluate_through_the_index(backend, quantization, tiny_encoder, tmp_path):
+def test_index_build_search_and_evaluate_through_the_index(backend, quantization, tiny_encoder, tmp_path,
+                                                        capsys):
     from tfsearch.data import DEMO_DIR
 
     model = tiny_encoder.save_to_directory(tmp_path / "model")
@@ -131,12 +140,13 @@ def test_index_build_search_and_evaluate_through_the_index(backend, quantization
     if backend == "scann":
         assert "ScaNN:" in proc.stdout and meta["metadata"]["tuning"]["built_recall"] > 0
 
-    proc = run_cli("search", "--index", str(index), "--query", "planets and stars", "-k", "3")
+    proc = run_in_process(capsys, "search", "--index", str(index), "--query", "planets and stars", "-k", "3")
     assert proc.returncode == 0, proc.stderr
     assert "Query: planets and stars" in proc.stdout and "  3. " in proc.stdout
 
     prf = ["--prf-documents", "2", "--prf-beta", "0.3"] if backend == "brute_force" else []
-    proc = run_cli("export", "--index", str(index), "--output", str(tmp_path / "saved" / "demo"), "--max-k", "20", *prf)
+    proc = run_in_process(capsys, "export", "--index", str(index), "--output", str(tmp_path / "saved" / "demo"),
+                          "--max-k", "20", *prf)
     assert proc.returncode == 0, proc.stderr
     assert f"Wrote {tmp_path / 'saved' / 'demo' / '1'} ({backend};" in proc.stdout
     assert ("expands each query with its top 2 documents (beta 0.3)" in proc.stdout) == bool(prf)
@@ -145,18 +155,19 @@ def test_index_build_search_and_evaluate_through_the_index(backend, quantization
     assert ("TensorFlow Serving build with ScaNN's ops" in proc.stdout) == (backend == "scann")
     assert (tmp_path / "saved" / "demo" / "1" / "saved_model.pb").is_file()
 
-    proc = run_cli("evaluate", "--data", str(DEMO_DIR), "--model", str(model), "--index", str(index),
-                   "--top-k", "20", "--no-progress", "--output", str(tmp_path / "out"))
+    proc = run_in_process(capsys, "evaluate", "--data", str(DEMO_DIR), "--model", str(model), "--index", str(index),
+                          "--top-k", "20", "--no-progress", "--output", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr
     assert "nDCG@10" in proc.stdout
 
     # Built with the tiny model; the queries would be embedded by another one.
     other = make_tiny_encoder(seed=5)
     other_dir = other.save_to_directory(tmp_path / "other")
-    proc = run_cli("search", "--index", str(index), "--query", "x", "--model", str(other_dir))
+    proc = run_in_process(capsys, "search", "--index", str(index), "--query", "x", "--model", str(other_dir))
     assert proc.returncode == 2 and "was built with encoder" in proc.stderr
 
-    proc = run_cli("index", "build", "--data", str(DEMO_DIR), "--model", str(model), "--output", str(index))
+    proc = run_in_process(capsys, "index", "build", "--data", str(DEMO_DIR), "--model", str(model),
+                          "--output", str(index))
     assert proc.returncode == 2 and "already exists" in proc.stderr
 
 

@@ -71,7 +71,7 @@ def test_settings_round_trip_and_change_results(tmp_path):
     ([], [], "empty corpus"),
     (["a", "b"], ["text"], "2 identifiers but 1 texts"),
     (["a", "a"], ["x y", "y z"], "must be unique"),
-    (["a"], [None], "texts must be strings"),
+    (["a"], [None], "`texts` must be strings"),
     (["a", "b"], ["the of", "and"], "no document has a word left"),
 ])
 def test_bad_corpus_is_a_clear_error(ids, texts, message):
@@ -84,11 +84,11 @@ def test_bad_queries_and_settings_are_clear_errors(retriever, tmp_path):
         retriever.search(["bread", "   "])
     with pytest.raises(ValueError, match="not a single string"):
         retriever.search("bread")
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match="`k` must be a positive integer"):
         retriever.search(["bread"], k=0)
     with pytest.raises(ValueError, match="call `index"):
         BM25Retriever().search(["bread"])
-    with pytest.raises(ValueError, match="b must be in"):
+    with pytest.raises(ValueError, match="`b` must be in"):
         BM25Retriever(b=2.0)
     with pytest.raises(ValueError, match="no stemmer for 'klingon'"):
         BM25Retriever(stemmer_language="klingon")

@@ -63,11 +63,11 @@ def test_prf_alone_and_fused(encoder, data, tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"fusion": "max"}, "fusion must be one of"),
+    ({"fusion": "max"}, "`fusion` must be one of"),
     ({"fusion": None}, "Nothing beyond dense retrieval"),
-    ({"prf_documents": -1}, "prf_documents must be an integer >= 0"),
-    ({"prf_documents": 2, "prf_beta": 2.0}, r"prf_beta must be in \[0, 1\]"),
-    ({"fusion": "linear", "fusion_weight": -0.5}, r"fusion_weight must be in \[0, 1\]"),
+    ({"prf_documents": -1}, r"`prf_documents` must be an integer >= 0 \(0: no query expansion\), got -1"),
+    ({"prf_documents": 2, "prf_beta": 2.0}, r"`prf_beta` must be in \[0, 1\]"),
+    ({"fusion": "linear", "fusion_weight": -0.5}, r"`fusion_weight` must be in \[0, 1\]"),
     ({"measures": ["nDCGG@10"]}, "Unknown measure"),
 ])
 def test_bad_settings_fail_before_any_work(encoder, data, kwargs, message):

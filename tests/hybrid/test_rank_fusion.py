@@ -57,9 +57,9 @@ def test_rrf_k_zero_weights_and_depth():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"runs": []}, "at least one run"),
-    ({"runs": [RUN_A], "k": -1}, "k must be a number >= 0"),
+    ({"runs": [RUN_A], "k": -1}, "`k` must be a number >= 0"),
     ({"runs": [RUN_A, RUN_B], "weights": [1.0]}, "2 runs but 1 weights"),
-    ({"runs": [RUN_A], "depth": 0}, "depth must be a positive integer"),
+    ({"runs": [RUN_A], "depth": 0}, "`depth` must be a positive integer"),
     ({"runs": [{"q": {"a": float("nan")}}]}, "scores must be numbers"),
     ({"runs": [{"q": ["a", "b"]}]}, "not {doc_id: score}"),
 ])
@@ -104,5 +104,5 @@ def test_linear_fusion_extremes_keep_one_runs_order():
 
 @pytest.mark.parametrize("weight", [-0.1, 1.5, True, "0.5"])
 def test_linear_fusion_rejects_a_bad_weight(weight):
-    with pytest.raises(ValueError, match=r"weight must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"`weight` must be in \[0, 1\]"):
         linear_fusion(RUN_A, RUN_B, weight=weight)

@@ -15,5 +15,5 @@ def test_truncate_and_ranked_ids():
     run = {"q": {"b": 1.0, "a": 1.0, "c": 2.0}}
     assert list(truncate_run(run, 2)["q"]) == ["c", "a"]  # ties: lower doc id first
     assert ranked_ids(run, ["q", "missing"], 5) == [["c", "a", "b"], []]
-    with pytest.raises(ValueError, match="depth must be a positive integer"):
+    with pytest.raises(ValueError, match="`depth` must be a positive integer"):
         truncate_run(run, 0)

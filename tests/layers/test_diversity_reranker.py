@@ -229,7 +229,7 @@ def test_scalar_and_default_diversity():
 def test_arguments_are_checked():
     with pytest.raises(ValueError, match="method"):
         DiversityReranker(method="mmmr")
-    with pytest.raises(ValueError, match="k must"):
+    with pytest.raises(ValueError, match="`k` must"):
         DiversityReranker(k=0)
     with pytest.raises(ValueError, match="diversity"):
         DiversityReranker(diversity=1.5)
@@ -240,7 +240,7 @@ def test_arguments_are_checked():
     embeddings, scores, _, _ = random_inputs(0, 1, 3, 2)
     with pytest.raises(ValueError, match="needs the `aspects`"):
         DiversityReranker(method="aspects")(embeddings, scores)
-    with pytest.raises(ValueError, match="aspects must be"):
+    with pytest.raises(ValueError, match="`aspects` must be"):
         DiversityReranker(method="aspects")(embeddings, scores, aspects=np.float32([[1.0, 2.0, 3.0]]))
 
 
@@ -369,3 +369,12 @@ def test_runs_under_mirrored_strategy():
                           env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "replicas 2" in proc.stdout
+
+
+def test_registered_as_a_keras_serializable():
+    layer = DiversityReranker(k=3, method="dpp", diversity=0.5, name="rerank")
+    config = tf.keras.layers.serialize(layer)
+    assert config["registered_name"] == "tfsearch>DiversityReranker"
+    assert tf.keras.utils.get_registered_object("tfsearch>DiversityReranker") is DiversityReranker
+    clone = tf.keras.layers.deserialize(config)
+    assert type(clone) is DiversityReranker and clone.get_config() == layer.get_config()

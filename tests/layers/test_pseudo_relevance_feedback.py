@@ -65,14 +65,14 @@ def test_beta_zero_keeps_unit_queries_and_padding_never_leaks():
 
 
 def test_bad_arguments_are_clear_errors():
-    with pytest.raises(ValueError, match="num_feedback_documents must be a positive integer"):
+    with pytest.raises(ValueError, match="`num_feedback_documents` must be a positive integer"):
         PseudoRelevanceFeedback(num_feedback_documents=0)
-    with pytest.raises(ValueError, match="num_feedback_documents must be a positive integer"):
+    with pytest.raises(ValueError, match="`num_feedback_documents` must be a positive integer"):
         PseudoRelevanceFeedback(num_feedback_documents=2.5)
-    with pytest.raises(ValueError, match=r"beta must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"`beta` must be in \[0, 1\]"):
         PseudoRelevanceFeedback(beta=1.5)
     layer = PseudoRelevanceFeedback(num_feedback_documents=5)
-    with pytest.raises(ValueError, match="hold 3 documents per query but num_feedback_documents is 5"):
+    with pytest.raises(ValueError, match="hold 3 documents per query but `num_feedback_documents` is 5"):
         layer(tf.zeros([2, 4]), tf.zeros([2, 3, 4]))
     with pytest.raises(ValueError, match="must be \\[batch, dim\\]"):
         layer(tf.zeros([4]), tf.zeros([2, 3, 4]))
@@ -108,3 +108,12 @@ def test_inside_a_saved_model_signature_in_a_fresh_process(tmp_path):
     assert_saved_model_reloads_in_fresh_process(
         module, export_dir, "expand", {"q": queries, "d": documents, "k": mask},
         {"expanded": numpy_prf(queries, documents, mask, 3, 0.6)})
+
+
+def test_registered_as_a_keras_serializable():
+    layer = PseudoRelevanceFeedback(num_feedback_documents=2, beta=0.25, name="prf")
+    config = tf.keras.layers.serialize(layer)
+    assert config["registered_name"] == "tfsearch>PseudoRelevanceFeedback"
+    assert tf.keras.utils.get_registered_object("tfsearch>PseudoRelevanceFeedback") is PseudoRelevanceFeedback
+    clone = tf.keras.layers.deserialize(config)
+    assert type(clone) is PseudoRelevanceFeedback and clone.get_config() == layer.get_config()

@@ -43,7 +43,7 @@ def test_cached_text_encoder_matches_the_encoder_and_falls_back():
     strict = CachedTextEncoder(texts, np.zeros([3, 16]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="not in the cache"):
         strict(tf.constant(["unknown"]))
-    with pytest.raises(ValueError, match="embeddings must be"):
+    with pytest.raises(ValueError, match="`embeddings` must be"):
         CachedTextEncoder(texts, np.zeros([2, 16]))
 
 

@@ -36,5 +36,5 @@ def test_multi_worker_needs_a_valid_tf_config(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {}}))
     with pytest.raises(ValueError, match="not a valid cluster"):
         make_strategy("multi_worker")
-    with pytest.raises(ValueError, match="strategy must be one of"):
+    with pytest.raises(ValueError, match="`strategy` must be one of"):
         make_strategy("parameter_server")

@@ -15,14 +15,15 @@ DIR/qrels/SPLIT.tsv   query-id<TAB>corpus-id<TAB>score   (first line is this hea
 
 import dataclasses
 import json
-import os
 import pathlib
+
+from tfsearch.utils.format_errors import FileFormatError
 
 QRELS_HEADER = ("query-id", "corpus-id", "score")
 
 
-class BeirFormatError(ValueError):
-    """A BEIR file that cannot be used as it is.
+class BeirFormatError(FileFormatError):
+    """A BEIR file that cannot be used as it is: `"path:line: field 'name': problem"`.
 
     Attributes:
         path: the file, or None.
@@ -32,16 +33,12 @@ class BeirFormatError(ValueError):
     """
 
     def __init__(self, problem, path=None, line=None, field=None):
-        self.problem = problem
-        self.path = None if path is None else os.fspath(path)
-        self.line = line
         self.field = field
-        where = self.path or "<input>"
-        if line is not None:
-            where += f":{line}"
-        if field is not None:
-            where += f": field '{field}'"
-        super().__init__(f"{where}: {problem}")
+        super().__init__(problem, path, line)
+
+    def location(self):
+        where = super().location()
+        return where if self.field is None else f"{where}: field '{self.field}'"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -44,13 +44,15 @@ class TradeoffConfig:
         from tfsearch.layers.diversity_reranker import METHODS
 
         if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+            raise ValueError(f"`method` must be one of {METHODS}, got {self.method!r}.")
         if not self.diversities or any(not 0.0 <= d <= 1.0 for d in self.diversities):
-            raise ValueError(f"diversities must be values in [0, 1], got {self.diversities!r}")
+            raise ValueError(f"`diversities` must be values in [0, 1], got {self.diversities!r}.")
         if self.k < 1 or self.candidates < self.k:
-            raise ValueError(f"need 1 <= k <= candidates, got k={self.k}, candidates={self.candidates}")
+            raise ValueError(f"`k` and `candidates` must satisfy 1 <= k <= candidates, got k={self.k}, "
+                             f"candidates={self.candidates}.")
         if self.method == "aspects" and not self.aspect_field:
-            raise ValueError('method="aspects" needs an aspect field (document metadata), e.g. --aspect-field genre')
+            raise ValueError('method="aspects" needs an aspect field (`aspect_field`, a document metadata field), e.g. '
+                             "--aspect-field genre.")
 
 
 @dataclasses.dataclass

@@ -12,7 +12,7 @@ def write_trec_run(run, path, tag="tfsearch"):
         tag: the run tag (last column); must not contain white space.
     """
     if not tag or any(c.isspace() for c in tag):
-        raise ValueError(f"The run tag must be a non-empty word, got {tag!r}.")
+        raise ValueError(f"`tag` must be a non-empty word (the run tag), got {tag!r}.")
     with atomic_file(path) as f:
         for query_id in sorted(run):
             ranked = sorted(run[query_id].items(), key=lambda item: (-item[1], item[0]))

@@ -1,15 +1,14 @@
 """Lexical retrieval: BM25 over a corpus through `bm25s`, with ids, top-k and atomic folders."""
 
-import json
 import pathlib
 
 import numpy as np
 
 from tfsearch.utils.atomic import atomic_directory
+from tfsearch.utils.folder_files import read_ids, read_metadata, write_ids, write_metadata
 
 BM25_FORMAT = "tfsearch.bm25.v1"
 _META_FILE = "bm25.json"
-_IDS_FILE = "ids.txt"
 _BM25S_DIR = "bm25s"
 
 
@@ -73,11 +72,11 @@ class BM25Retriever:
 
     def __init__(self, k1=1.5, b=0.75, method="lucene", stopwords="en", stemmer_language="english", k=10):
         if float(k1) <= 0:
-            raise ValueError(f"k1 must be positive, got {k1!r}")
+            raise ValueError(f"`k1` must be a positive number, got {k1!r}.")
         if not 0.0 <= float(b) <= 1.0:
-            raise ValueError(f"b must be in [0, 1], got {b!r}")
+            raise ValueError(f"`b` must be in [0, 1], got {b!r}.")
         if int(k) != k or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+            raise ValueError(f"`k` must be a positive integer, got {k!r}.")
 
         # === Config ===
         self.k1 = float(k1)
@@ -126,7 +125,7 @@ class BM25Retriever:
             raise ValueError("`identifiers` must be unique.")
         bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
         if bad:
-            raise ValueError(f"texts must be strings; document {identifiers[bad[0]]!r} has a "
+            raise ValueError(f"`texts` must be strings; document {identifiers[bad[0]]!r} has a "
                              f"{type(texts[bad[0]]).__name__}.")
         tokens = self._tokenize(texts)
         if not tokens.vocab:
@@ -169,7 +168,7 @@ class BM25Retriever:
                 raise ValueError(f"Query {position} is empty; every query needs some text, got {query!r}.")
         k = self.k if k is None else k
         if int(k) != k or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+            raise ValueError(f"`k` must be a positive integer, got {k!r}.")
         k = min(int(k), self.num_documents)
         all_scores = np.full([len(queries), k], -np.inf, np.float32)
         all_ids = []
@@ -200,24 +199,18 @@ class BM25Retriever:
         self._check_indexed()
         with atomic_directory(path, overwrite=overwrite) as tmp:
             self._model.save(str(tmp / _BM25S_DIR), show_progress=False)
-            (tmp / _IDS_FILE).write_text("\n".join(self._identifiers) + "\n", encoding="utf-8")
-            meta = {"format": BM25_FORMAT, "config": self.get_config(), "num_documents": self.num_documents,
-                    "metadata": metadata or {}}
-            (tmp / _META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            write_ids(tmp, self._identifiers)
+            write_metadata(tmp, _META_FILE, {"format": BM25_FORMAT, "config": self.get_config(),
+                                             "num_documents": self.num_documents, "metadata": metadata or {}})
         return pathlib.Path(path)
 
     @classmethod
     def load(cls, path):
         """Reads a folder written by `save`; returns `(retriever, metadata)`."""
         path = pathlib.Path(path)
-        meta_path = path / _META_FILE
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"{path} is not a tfsearch BM25 folder (no {_META_FILE}).")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("format") != BM25_FORMAT:
-            raise ValueError(f"{path} holds a {meta.get('format')!r} folder, not {BM25_FORMAT!r}.")
+        meta = read_metadata(path, _META_FILE, "BM25", BM25_FORMAT)
         retriever = cls(**meta["config"])
-        ids = (path / _IDS_FILE).read_text(encoding="utf-8").split("\n")[:meta["num_documents"]]
+        ids = read_ids(path, meta["num_documents"])
         model = retriever._bm25s.BM25.load(str(path / _BM25S_DIR), show_progress=False, verbosity=0)
         retriever._model, retriever._identifiers = model, ids
         return retriever, meta["metadata"]

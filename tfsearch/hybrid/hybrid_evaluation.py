@@ -98,17 +98,17 @@ def evaluate_hybrid(encoder, data, split="test", fusion="rrf", rrf_k=60, fusion_
     ```
     """
     if fusion not in (None, *FUSIONS):
-        raise ValueError(f"fusion must be one of {FUSIONS} or None, got {fusion!r}")
+        raise ValueError(f"`fusion` must be one of {FUSIONS} or None, got {fusion!r}.")
     if isinstance(prf_documents, bool) or int(prf_documents) != prf_documents or prf_documents < 0:
-        raise ValueError(f"prf_documents must be an integer >= 0, got {prf_documents!r}")
+        raise ValueError(f"`prf_documents` must be an integer >= 0 (0: no query expansion), got {prf_documents!r}.")
     if not 0.0 <= float(prf_beta) <= 1.0:
-        raise ValueError(f"prf_beta must be in [0, 1], got {prf_beta!r}")
+        raise ValueError(f"`prf_beta` must be in [0, 1], got {prf_beta!r}.")
     if fusion is None and not prf_documents:
-        raise ValueError("Nothing beyond dense retrieval was asked for: give a fusion method or prf_documents > 0.")
+        raise ValueError("Nothing beyond dense retrieval was asked for: give a `fusion` method or `prf_documents` > 0.")
     if fusion == "rrf" and not rrf_k >= 0:
-        raise ValueError(f"rrf_k must be >= 0, got {rrf_k!r}")
+        raise ValueError(f"`rrf_k` must be a number >= 0, got {rrf_k!r}.")
     if fusion == "linear" and not 0.0 <= float(fusion_weight) <= 1.0:
-        raise ValueError(f"fusion_weight must be in [0, 1], got {fusion_weight!r}")
+        raise ValueError(f"`fusion_weight` must be in [0, 1], got {fusion_weight!r}.")
     parse_measures(measures)
     data = data if isinstance(data, BeirDataset) else BeirDataset(data)
     qrels = data.qrels(split) if qrels is None else qrels

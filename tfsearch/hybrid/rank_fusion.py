@@ -67,12 +67,12 @@ def reciprocal_rank_fusion(runs, k=60, weights=None, depth=None):
     if not runs:
         raise ValueError("reciprocal_rank_fusion needs at least one run.")
     if isinstance(k, bool) or not isinstance(k, (int, float)) or not k >= 0:
-        raise ValueError(f"k must be a number >= 0, got {k!r}")
+        raise ValueError(f"`k` must be a number >= 0, got {k!r}.")
     weights = [1.0] * len(runs) if weights is None else [float(w) for w in weights]
     if len(weights) != len(runs):
         raise ValueError(f"{len(runs)} runs but {len(weights)} weights.")
     if depth is not None and (int(depth) != depth or depth < 1):
-        raise ValueError(f"depth must be a positive integer or None, got {depth!r}")
+        raise ValueError(f"`depth` must be a positive integer or None, got {depth!r}.")
     for position, run in enumerate(runs):
         _check_run(run, f"run {position}")
     fused = {}
@@ -129,7 +129,7 @@ def linear_fusion(dense_run, lexical_run, weight=0.5):
     ```
     """
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
-        raise ValueError(f"weight must be in [0, 1], got {weight!r}")
+        raise ValueError(f"`weight` must be in [0, 1], got {weight!r}.")
     _check_run(dense_run, "dense_run")
     _check_run(lexical_run, "lexical_run")
     fused = {}

@@ -5,7 +5,7 @@ builds them from search results)."""
 def truncate_run(run, depth):
     """Each query's top `depth` documents (ties: the lower doc id first, as TREC files are written)."""
     if int(depth) != depth or depth < 1:
-        raise ValueError(f"depth must be a positive integer, got {depth!r}")
+        raise ValueError(f"`depth` must be a positive integer, got {depth!r}.")
     return {query_id: dict(sorted(ranking.items(), key=lambda item: (-item[1], item[0]))[:depth])
             for query_id, ranking in run.items()}
 

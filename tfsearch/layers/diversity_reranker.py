@@ -9,6 +9,7 @@ METHODS = ("mmr", "dpp", "aspects")
 _FLOATS_PER_BLOCK = 2**20
 
 
+@tf.keras.utils.register_keras_serializable(package="tfsearch")
 class DiversityReranker(tf.keras.layers.Layer):
     """Re-ranks candidate lists to balance relevance and diversity, in-graph.
 
@@ -92,17 +93,17 @@ class DiversityReranker(tf.keras.layers.Layer):
     def __init__(self, k=10, method="mmr", diversity=0.3, temperature=0.1, epsilon=1e-4, block_size=None, **kwargs):
         super().__init__(**kwargs)
         if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+            raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
         if int(k) != k or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+            raise ValueError(f"`k` must be a positive integer, got {k!r}.")
         if not 0.0 <= float(diversity) <= 1.0:
-            raise ValueError(f"diversity must be in [0, 1], got {diversity!r}")
+            raise ValueError(f"`diversity` must be in [0, 1], got {diversity!r}.")
         if float(temperature) <= 0.0:
-            raise ValueError(f"temperature must be positive, got {temperature!r}")
+            raise ValueError(f"`temperature` must be a positive number, got {temperature!r}.")
         if float(epsilon) <= 0.0:
-            raise ValueError(f"epsilon must be positive, got {epsilon!r}")
+            raise ValueError(f"`epsilon` must be a positive number, got {epsilon!r}.")
         if block_size is not None and (int(block_size) != block_size or block_size < 1):
-            raise ValueError(f"block_size must be a positive integer or None, got {block_size!r}")
+            raise ValueError(f"`block_size` must be a positive integer or None, got {block_size!r}.")
 
         # === Config ===
         self.k = int(k)
@@ -127,8 +128,8 @@ class DiversityReranker(tf.keras.layers.Layer):
             aspects = tf.convert_to_tensor(aspects)
             if not (aspects.shape.rank == 3 or (aspects.shape.rank == 2 and aspects.dtype.is_integer)):
                 raise ValueError(
-                    "aspects must be int ids [batch, num_candidates] or float weights "
-                    f"[batch, num_candidates, num_aspects]; got {aspects.dtype.name} of rank {aspects.shape.rank}"
+                    "`aspects` must be int ids [batch, num_candidates] or float weights "
+                    f"[batch, num_candidates, num_aspects]; got {aspects.dtype.name} of rank {aspects.shape.rank}."
                 )
             inputs.append(aspects)
         return self._blockwise(inputs)

@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 
+@tf.keras.utils.register_keras_serializable(package="tfsearch")
 class PseudoRelevanceFeedback(tf.keras.layers.Layer):
     """Moves query embeddings towards the mean of their top retrieved documents.
 
@@ -59,9 +60,9 @@ class PseudoRelevanceFeedback(tf.keras.layers.Layer):
         super().__init__(**kwargs)
         if isinstance(num_feedback_documents, bool) or int(num_feedback_documents) != num_feedback_documents \
                 or num_feedback_documents < 1:
-            raise ValueError(f"num_feedback_documents must be a positive integer, got {num_feedback_documents!r}")
+            raise ValueError(f"`num_feedback_documents` must be a positive integer, got {num_feedback_documents!r}.")
         if not 0.0 <= float(beta) <= 1.0:
-            raise ValueError(f"beta must be in [0, 1], got {beta!r}")
+            raise ValueError(f"`beta` must be in [0, 1], got {beta!r}.")
 
         # === Config ===
         self.num_feedback_documents = int(num_feedback_documents)
@@ -71,13 +72,13 @@ class PseudoRelevanceFeedback(tf.keras.layers.Layer):
         queries = tf.cast(tf.convert_to_tensor(query_embeddings), tf.float32)
         documents = tf.cast(tf.convert_to_tensor(document_embeddings), tf.float32)
         if queries.shape.rank != 2 or documents.shape.rank != 3:
-            raise ValueError("query_embeddings must be [batch, dim] and document_embeddings [batch, num_documents, "
-                             f"dim]; got ranks {queries.shape.rank} and {documents.shape.rank}")
+            raise ValueError("`query_embeddings` must be [batch, dim] and `document_embeddings` [batch, "
+                             f"num_documents, dim]; got ranks {queries.shape.rank} and {documents.shape.rank}.")
         m = self.num_feedback_documents
         available = documents.shape[1]
         if available is not None and available < m:
-            raise ValueError(f"document_embeddings hold {available} documents per query but "
-                             f"num_feedback_documents is {m}")
+            raise ValueError(f"`document_embeddings` hold {available} documents per query but "
+                             f"`num_feedback_documents` is {m}.")
         documents = documents[:, :m]
         if mask is None:
             weights = tf.ones_like(documents[:, :, 0])

@@ -7,15 +7,17 @@ import tensorflow as tf
 
 from tfsearch.models.bert_backbone import BertBackbone
 from tfsearch.models.presets import CheckpointNotFoundError, resolve_checkpoint
+from tfsearch.models.tower_saving import BuildsByCalling, read_weights, write_weights
 from tfsearch.text.wordpiece_tokenizer import WordPieceTokenizer, read_vocabulary
 from tfsearch.utils.atomic import atomic_directory
+from tfsearch.utils.folder_files import read_metadata, write_metadata
 
 ENCODER_CONFIG_FILE = "tfsearch_encoder.json"
 _POOLINGS = ("mean", "cls")
 
 
 @tf.keras.utils.register_keras_serializable(package="tfsearch")
-class BertEncoder(tf.keras.Model):
+class BertEncoder(BuildsByCalling, tf.keras.Model):
     """BERT text encoder with in-graph WordPiece tokenisation.
 
     The tokenizer, the BERT backbone, pooling (`"mean"` over real tokens or
@@ -112,10 +114,6 @@ class BertEncoder(tf.keras.Model):
         )
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
     # --- Checkpoints ------------------------------------------------------
 
     def save_to_directory(self, path, overwrite=False):
@@ -135,19 +133,9 @@ class BertEncoder(tf.keras.Model):
         folder = pathlib.Path(folder)
         config = self.get_config()
         config["tokenizer"]["config"]["vocabulary"] = "vocab.txt"
-        (folder / ENCODER_CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
+        write_metadata(folder, ENCODER_CONFIG_FILE, config, final_newline=False)
         (folder / "vocab.txt").write_text("\n".join(self.tokenizer.vocabulary) + "\n", encoding="utf-8")
-        tf.train.Checkpoint(encoder=self).write(str(folder / "weights" / "ckpt"))
-
-    def get_build_config(self):
-        # The input is a batch of strings of any size: no shape to record.
-        return {"built": bool(self.built)}
-
-    def build_from_config(self, config):
-        # Keras' default builds from an input shape with a float placeholder;
-        # the encoder's input is strings.
-        if config.get("built"):
-            self._ensure_built()
+        write_weights(folder, encoder=self)
 
     def _ensure_built(self):
         if not self.built:
@@ -204,7 +192,7 @@ class BertEncoder(tf.keras.Model):
 
     @classmethod
     def _from_tfsearch_directory(cls, path, sequence_length=None, dtype=None):
-        config = json.loads((path / ENCODER_CONFIG_FILE).read_text(encoding="utf-8"))
+        config = read_metadata(path, ENCODER_CONFIG_FILE, "encoder")
         tokenizer_config = config["tokenizer"]["config"]
         tokenizer_config["vocabulary"] = read_vocabulary(path / tokenizer_config["vocabulary"])
         if sequence_length is not None:
@@ -213,8 +201,7 @@ class BertEncoder(tf.keras.Model):
             config["backbone"]["config"]["dtype"] = dtype
         encoder = cls.from_config(config)
         encoder._ensure_built()
-        status = tf.train.Checkpoint(encoder=encoder).read(str(path / "weights" / "ckpt"))
-        status.assert_existing_objects_matched().expect_partial()
+        read_weights(path, encoder=encoder)
         return encoder
 
 

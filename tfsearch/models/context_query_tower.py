@@ -1,18 +1,19 @@
 """A query tower that also reads a short history of texts: context-aware search, or a user tower."""
 
-import json
 import pathlib
 
 import tensorflow as tf
 
+from tfsearch.models.tower_saving import BuildsByCalling, read_weights, write_weights
 from tfsearch.utils.atomic import atomic_directory
+from tfsearch.utils.folder_files import read_metadata, write_metadata
 
 CONTEXT_TOWER_CONFIG_FILE = "tfsearch_context_tower.json"
 ENCODER_DIR = "encoder"
 
 
 @tf.keras.utils.register_keras_serializable(package="tfsearch")
-class ContextQueryTower(tf.keras.Model):
+class ContextQueryTower(BuildsByCalling, tf.keras.Model):
     """Fuses a query with a list of context texts (recent queries, titles of items engaged with).
 
     The query and the context texts are embedded by the same text encoder in
@@ -290,17 +291,6 @@ class ContextQueryTower(tf.keras.Model):
         })
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def get_build_config(self):
-        return {"built": bool(self.built)}
-
-    def build_from_config(self, config):
-        if config.get("built"):
-            self._ensure_built()
-
     def _ensure_built(self):
         if not self.built or not self.encoder.built:
             self({"query": tf.constant(["build"]), "context": tf.constant([["build"]])})
@@ -316,8 +306,8 @@ class ContextQueryTower(tf.keras.Model):
             (tmp / ENCODER_DIR).mkdir()
             self.encoder.write_files(tmp / ENCODER_DIR)
             config = {k: v for k, v in self.get_config().items() if k != "encoder"}
-            tf.train.Checkpoint(tower=self).write(str(tmp / "weights" / "ckpt"))
-            (tmp / CONTEXT_TOWER_CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
+            write_weights(tmp, tower=self)
+            write_metadata(tmp, CONTEXT_TOWER_CONFIG_FILE, config, final_newline=False)
         return pathlib.Path(path)
 
     @classmethod
@@ -326,12 +316,8 @@ class ContextQueryTower(tf.keras.Model):
         from tfsearch.models.bert_encoder import BertEncoder
 
         path = pathlib.Path(path)
-        config_file = path / CONTEXT_TOWER_CONFIG_FILE
-        if not config_file.is_file():
-            raise FileNotFoundError(f"{path} is not a context tower folder: missing {CONTEXT_TOWER_CONFIG_FILE}.")
-        config = json.loads(config_file.read_text(encoding="utf-8"))
+        config = read_metadata(path, CONTEXT_TOWER_CONFIG_FILE, "context tower")
         tower = cls(BertEncoder.from_pretrained(path / ENCODER_DIR), **config)
         tower._ensure_built()
-        status = tf.train.Checkpoint(tower=tower).read(str(path / "weights" / "ckpt"))
-        status.assert_existing_objects_matched().expect_partial()
+        read_weights(path, tower=tower)
         return tower

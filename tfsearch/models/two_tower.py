@@ -4,7 +4,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from tfsearch.models.bert_encoder import BertEncoder
-from tfsearch.training.global_negatives import gather_from_replicas
+from tfsearch.models.global_negatives import gather_from_replicas
 
 # Document ids are hashed to int64 for accidental-hit removal (strings cannot be
 # gathered across replicas); two different ids collide with probability ~1e-18.

@@ -6,35 +6,24 @@ baseline, evaluation with aspect (genre) re-ranking, `tfsearch recommend`.
 Imported lazily, so that `tfsearch recommend --help` does not load TensorFlow.
 """
 
-_LAZY = {
-    "CachedTextEncoder": "tfsearch.recommend.cached_text_encoder",
-    "ComparisonConfig": "tfsearch.recommend.recommender_comparison",
-    "IdBaselineConfig": "tfsearch.recommend.id_baseline",
-    "IdRetrievalModel": "tfsearch.recommend.id_baseline",
-    "Interaction": "tfsearch.recommend.interactions",
-    "InteractionsFormatError": "tfsearch.recommend.interactions",
-    "LeaveLastOutSplit": "tfsearch.recommend.leave_last_out",
-    "MovieLensFormatError": "tfsearch.recommend.movielens",
-    "RecommendationData": "tfsearch.recommend.recommendation_data",
-    "UserTowerConfig": "tfsearch.recommend.user_tower_training",
-    "compare_recommenders": "tfsearch.recommend.recommender_comparison",
-    "convert_movielens_100k": "tfsearch.recommend.movielens",
-    "evaluate_recommender": "tfsearch.recommend.recommender_evaluation",
-    "leave_last_out": "tfsearch.recommend.leave_last_out",
-    "read_interactions": "tfsearch.recommend.interactions",
-    "train_id_baseline": "tfsearch.recommend.id_baseline",
-    "train_user_tower": "tfsearch.recommend.user_tower_training",
-    "write_interactions": "tfsearch.recommend.interactions",
-    "write_synthetic_movielens": "tfsearch.recommend.synthetic_movielens",
-}
+from tfsearch.utils.lazy_exports import lazy_exports
 
+__all__ = ["CachedTextEncoder", "ComparisonConfig", "IdBaselineConfig", "IdRetrievalModel", "Interaction",
+           "InteractionsFormatError", "LeaveLastOutSplit", "MovieLensFormatError", "RecommendationData",
+           "UserTowerConfig", "compare_recommenders", "convert_movielens_100k", "evaluate_recommender",
+           "leave_last_out", "read_interactions", "train_id_baseline", "train_user_tower", "write_interactions",
+           "write_synthetic_movielens"]
 
-def __getattr__(name):
-    import importlib
-
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'tfsearch.recommend' has no attribute {name!r}")
-
-
-__all__ = list(_LAZY)
+__getattr__, __dir__ = lazy_exports(__name__, __all__, {
+    "tfsearch.recommend.cached_text_encoder": ("CachedTextEncoder",),
+    "tfsearch.recommend.recommender_comparison": ("ComparisonConfig", "compare_recommenders"),
+    "tfsearch.recommend.id_baseline": ("IdBaselineConfig", "IdRetrievalModel", "train_id_baseline"),
+    "tfsearch.recommend.interactions": ("Interaction", "InteractionsFormatError", "read_interactions",
+                                        "write_interactions"),
+    "tfsearch.recommend.leave_last_out": ("LeaveLastOutSplit", "leave_last_out"),
+    "tfsearch.recommend.movielens": ("MovieLensFormatError", "convert_movielens_100k"),
+    "tfsearch.recommend.recommendation_data": ("RecommendationData",),
+    "tfsearch.recommend.user_tower_training": ("UserTowerConfig", "train_user_tower"),
+    "tfsearch.recommend.recommender_evaluation": ("evaluate_recommender",),
+    "tfsearch.recommend.synthetic_movielens": ("write_synthetic_movielens",),
+})

@@ -63,7 +63,7 @@ class CachedTextEncoder(tf.keras.layers.Layer):
             raise ValueError("`word_buckets` needs `projection_dim`: the bag of words is added to the head's output.")
         embeddings = np.asarray(embeddings, np.float32)
         if embeddings.ndim != 2 or len(embeddings) != len(texts):
-            raise ValueError(f"embeddings must be [len(texts), dim] = [{len(texts)}, dim], got {embeddings.shape}.")
+            raise ValueError(f"`embeddings` must be [len(texts), dim] = [{len(texts)}, dim], got {embeddings.shape}.")
         rows = {}
         for row, text in enumerate(texts):
             rows.setdefault(str(text), row)

@@ -40,9 +40,15 @@ class IdBaselineConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if self.embedding_dim < 1 or self.epochs < 1 or self.batch_size < 2 or self.learning_rate <= 0:
-            raise ValueError("Invalid ID baseline settings: embedding_dim and epochs must be positive, batch_size at "
-                             "least 2, learning_rate positive.")
+        checks = [
+            (self.embedding_dim >= 1, f"`embedding_dim` must be positive, got {self.embedding_dim!r}"),
+            (self.epochs >= 1, f"`epochs` must be positive, got {self.epochs!r}"),
+            (self.batch_size >= 2, f"`batch_size` must be at least 2, got {self.batch_size!r}"),
+            (self.learning_rate > 0, f"`learning_rate` must be positive, got {self.learning_rate!r}"),
+        ]
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise ValueError("Invalid ID baseline settings: " + "; ".join(problems) + ".")
 
 
 @tf.keras.utils.register_keras_serializable(package="tfsearch")

@@ -14,26 +14,17 @@ aspects (`genre`, `category`, `brand`) for diversity metrics and re-ranking.
 import dataclasses
 import json
 import math
-import os
 import pathlib
 
 from tfsearch.utils.atomic import atomic_file
+from tfsearch.utils.format_errors import FileFormatError
 
 TSV_HEADER = ("user_id", "item_id", "timestamp", "rating")
 INTERACTION_FILES = ("interactions.tsv", "interactions.jsonl")
 
 
-class InteractionsFormatError(ValueError):
-    """An interactions or item file that cannot be used as it is; names the file and line."""
-
-    def __init__(self, problem, path=None, line=None):
-        self.problem = problem
-        self.path = None if path is None else os.fspath(path)
-        self.line = line
-        where = self.path or "<input>"
-        if line is not None:
-            where += f":{line}"
-        super().__init__(f"{where}: {problem}")
+class InteractionsFormatError(FileFormatError):
+    """An interactions or item file that cannot be used as it is: `"path:line: problem"`."""
 
 
 @dataclasses.dataclass(frozen=True)

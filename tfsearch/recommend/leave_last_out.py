@@ -81,9 +81,9 @@ def leave_last_out(interactions, num_test=1, min_rating=4.0, min_history=1):
             can be evaluated.
     """
     if int(num_test) != num_test or num_test < 1:
-        raise ValueError(f"num_test must be a positive integer, got {num_test!r}")
+        raise ValueError(f"`num_test` must be a positive integer, got {num_test!r}.")
     if int(min_history) != min_history or min_history < 0:
-        raise ValueError(f"min_history must be a non-negative integer, got {min_history!r}")
+        raise ValueError(f"`min_history` must be an integer >= 0, got {min_history!r}.")
     train, test, history, seen = [], {}, {}, {}
     for user, events in chronological(interactions).items():
         positions = [p for p, event in enumerate(events) if is_positive(event, min_rating)]

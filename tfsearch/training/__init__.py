@@ -3,24 +3,16 @@
 Imported lazily, so that `tfsearch train --help` reads `TrainConfig` without loading TensorFlow.
 """
 
-_LAZY = {
-    "CorruptCheckpointError": "tfsearch.training.trainer",
-    "STRATEGIES": "tfsearch.training.strategies",
-    "TrainConfig": "tfsearch.training.train_config",
-    "WarmupLinearDecay": "tfsearch.training.learning_rate",
-    "detect_strategy": "tfsearch.training.strategies",
-    "gather_from_replicas": "tfsearch.training.global_negatives",
-    "make_strategy": "tfsearch.training.strategies",
-    "train": "tfsearch.training.trainer",
-}
+from tfsearch.utils.lazy_exports import lazy_exports
 
+__all__ = ["CorruptCheckpointError", "STRATEGIES", "TrainConfig", "WarmupLinearDecay", "detect_strategy",
+           "gather_from_replicas", "make_strategy", "train"]
 
-def __getattr__(name):
-    import importlib
-
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'tfsearch.training' has no attribute {name!r}")
-
-
-__all__ = list(_LAZY)
+__getattr__, __dir__ = lazy_exports(__name__, __all__, {
+    "tfsearch.training.run_folder": ("CorruptCheckpointError",),
+    "tfsearch.training.strategies": ("detect_strategy", "make_strategy"),
+    "tfsearch.training.train_config": ("STRATEGIES", "TrainConfig"),  # no TensorFlow import
+    "tfsearch.training.learning_rate": ("WarmupLinearDecay",),
+    "tfsearch.models.global_negatives": ("gather_from_replicas",),  # kept here for existing callers
+    "tfsearch.training.trainer": ("train",),
+})

@@ -22,8 +22,8 @@ class WarmupLinearDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, peak, warmup_steps, total_steps):
         if total_steps <= 0 or not 0 <= warmup_steps <= total_steps:
-            raise ValueError(f"Need 0 <= warmup_steps <= total_steps and total_steps > 0, "
-                             f"got {warmup_steps} and {total_steps}.")
+            raise ValueError(f"`total_steps` must be positive and `warmup_steps` in [0, total_steps], got "
+                             f"warmup_steps={warmup_steps!r}, total_steps={total_steps!r}.")
         self.peak = float(peak)
         self.warmup_steps = int(warmup_steps)
         self.total_steps = int(total_steps)

@@ -33,7 +33,7 @@ def make_strategy(name="default", tpu=None, devices=None):
     ```
     """
     if name not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+        raise ValueError(f"`strategy` must be one of {STRATEGIES}, got {name!r}.")
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "one_device":

@@ -67,7 +67,7 @@ def split_queries(qrels, validation_fraction=0.1, seed=0):
         a query's judgements all land on the same side.
     """
     if not 0 <= validation_fraction < 1:
-        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+        raise ValueError(f"`validation_fraction` must be in [0, 1), got {validation_fraction!r}.")
     query_ids = sorted(qrels)
     order = np.random.default_rng(seed).permutation(len(query_ids))
     num_validation = int(round(validation_fraction * len(query_ids)))

@@ -1,1 +1,25 @@
-"""Small shared helpers."""
+"""Small shared helpers, standard library only (importing them loads no TensorFlow).
+
+- `atomic`: atomic file and folder writes;
+- `folder_files`: the ids and JSON metadata files of tfsearch folders;
+- `format_errors`: `FileFormatError`, the "path:line: problem" base error;
+- `lazy_exports`: package exports imported on first use.
+"""
+
+from tfsearch.utils.atomic import atomic_directory, atomic_file, atomic_write_text
+from tfsearch.utils.folder_files import IDS_FILE, read_ids, read_metadata, write_ids, write_metadata
+from tfsearch.utils.format_errors import FileFormatError
+from tfsearch.utils.lazy_exports import lazy_exports
+
+__all__ = [
+    "IDS_FILE",
+    "FileFormatError",
+    "atomic_directory",
+    "atomic_file",
+    "atomic_write_text",
+    "lazy_exports",
+    "read_ids",
+    "read_metadata",
+    "write_ids",
+    "write_metadata",
+]

@@ -118,7 +118,7 @@ def test_one_fit_step_lowers_the_loss():
 
 def test_global_negatives_across_two_replicas_equal_one_device():
     """Loss and gradients: 2-replica MirroredStrategy (two logical CPUs) vs one device, same global batch; fit."""
-    proc = subprocess.run([sys.executable, str(REPO / "tests" / "training" / "replica_equivalence.py")],
+    proc = subprocess.run([sys.executable, str(REPO / "tests" / "models" / "replica_equivalence.py")],
                           capture_output=True, text=True, timeout=600, cwd=REPO,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert proc.returncode == 0, proc.stderr[-3000:]
