@@ -30,6 +30,7 @@ EXTRAS_REQUIRE = {
     "test": [
         "pytest>=8",
         "pytest-timeout>=2.3",
+        "pytest-xdist>=3.6",  # the suite runs on every core (2 on CI), see pytest.ini
         "hypothesis>=6.100",
         "httpx>=0.27",  # FastAPI's TestClient
         "schemathesis>=4",  # a bounded run against the server's OpenAPI schema

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from tests.data.test_beir import write_beir
@@ -34,10 +35,10 @@ def test_diversity_metrics_beside_relevance(tiny_encoder):
     from tfsearch.models.batch_encoding import encode_texts
 
     corpus = data.corpus()
-    lists = []
-    for docs in result.run.values():
-        ranked = sorted(docs, key=lambda d: -docs[d])
-        lists.append(encode_texts(tiny_encoder, [corpus[d].contents() for d in ranked], progress=False))
+    ranked = [sorted(docs, key=lambda d: -docs[d]) for docs in result.run.values()]
+    # One encoding call for all the lists (one call per list retraces per length), then split by list.
+    embedded = encode_texts(tiny_encoder, [corpus[d].contents() for ids in ranked for d in ids], progress=False)
+    lists = np.split(embedded, np.cumsum([len(ids) for ids in ranked])[:-1])
     assert result.metrics["ILD@10"] == pytest.approx(intra_list_diversity(lists, k=10), abs=1e-4)
     with pytest.raises(ValueError, match="colour"):
         evaluate_retrieval(tiny_encoder, data, top_k=10, progress=False, aspect_field="colour")

@@ -64,26 +64,28 @@ def loss_and_gradients(model, features):
 def main():
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert strategy.num_replicas_in_sync == 2
-    for hard_negatives in (False, True):
-        for accidental_hits in (False, True):
-            for num_hard_negatives in (None, 3):
+    # One single-device and one mirrored model per tfrs mining setting, shared by the four batches:
+    # each model is traced once per input structure instead of once per case.
+    for num_hard_negatives in (None, 3):
+        single = make_model(num_hard_negatives)
+        single(tf.constant(["build"]))
+        with strategy.scope():
+            mirrored = make_model(num_hard_negatives)
+            mirrored(tf.constant(["build"]))
+        mirrored.set_weights(single.get_weights())
+
+        @tf.function
+        def step(f, model=mirrored):
+            loss, gradients = strategy.run(lambda x: loss_and_gradients(model, x), args=(f,))
+            total = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+            return total, [strategy.reduce(tf.distribute.ReduceOp.SUM, g, axis=None) for g in gradients]
+
+        for hard_negatives in (False, True):
+            for accidental_hits in (False, True):
                 features = batch(8, hard_negatives, accidental_hits)
-                single = make_model(num_hard_negatives)
-                single(tf.constant(["build"]))
                 loss, gradients = loss_and_gradients(single, {k: tf.constant(v) for k, v in features.items()})
-                with strategy.scope():
-                    mirrored = make_model(num_hard_negatives)
-                    mirrored(tf.constant(["build"]))
-                mirrored.set_weights(single.get_weights())
                 dataset = tf.data.Dataset.from_tensor_slices(features).batch(8, drop_remainder=True)
                 per_replica_features = next(iter(strategy.experimental_distribute_dataset(dataset)))
-
-                @tf.function
-                def step(f, model=mirrored):
-                    loss, gradients = strategy.run(lambda x: loss_and_gradients(model, x), args=(f,))
-                    total = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
-                    return total, [strategy.reduce(tf.distribute.ReduceOp.SUM, g, axis=None) for g in gradients]
-
                 mirrored_loss, mirrored_gradients = step(per_replica_features)
                 local_sizes = [int(tf.shape(t)[0]) for t in
                                strategy.experimental_local_results(per_replica_features["query"])]

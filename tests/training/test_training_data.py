@@ -85,7 +85,7 @@ def test_train_config_validation_and_files(tmp_path):
     loaded = TrainConfig.from_file(tmp_path / "c.json", batch_size=16, model=None)
     assert loaded.batch_size == 16 and loaded.epochs == 2  # flags override, None does not
     assert config.differences(TrainConfig(data="d", output="elsewhere", epochs=3)) == {"epochs": (2, 3)}
-    with pytest.raises(ValueError, match="batch_size must be at least 2.*strategy must be one of"):
+    with pytest.raises(ValueError, match="`batch_size` must be at least 2.*`strategy` must be one of"):
         TrainConfig(data="d", output="o", batch_size=1, strategy="gpu")
     with pytest.raises(ValueError, match="Unknown training settings: epoch"):
         TrainConfig.from_dict({"data": "d", "output": "o", "epoch": 3})

@@ -65,23 +65,26 @@ class TrainConfig:
     seed: int = _setting(0, "seeds the split, the shuffling and the weights of new layers")
 
     def __post_init__(self):
+        # (valid, setting, what is allowed); each failure reads "`setting` must be ALLOWED, got VALUE".
         checks = [
-            (self.epochs >= 1, "epochs must be at least 1"),
-            (self.batch_size >= 2, "batch_size must be at least 2 (in-batch negatives)"),
-            (self.learning_rate > 0, "learning_rate must be positive"),
-            (0 <= self.warmup_fraction <= 1, "warmup_fraction must be in [0, 1]"),
-            (self.weight_decay >= 0, "weight_decay must be non-negative"),
-            (self.temperature > 0, "temperature must be positive"),
-            (0 <= self.validation_fraction < 1, "validation_fraction must be in [0, 1)"),
-            (self.mined_negatives >= 0 and self.mining_skip_top >= 0, "mining settings must be non-negative"),
-            (self.checkpoint_every >= 1, "checkpoint_every must be at least 1"),
-            (self.strategy in STRATEGIES, f"strategy must be one of {STRATEGIES}"),
-            (self.mixed_precision in MIXED_PRECISION, f"mixed_precision must be one of {MIXED_PRECISION}"),
-            (self.num_hard_negatives is None or self.num_hard_negatives >= 1, "num_hard_negatives must be positive"),
-            (self.validation_corpus_size is None or self.validation_corpus_size >= 1,
-             "validation_corpus_size must be positive"),
+            (self.epochs >= 1, "epochs", "at least 1"),
+            (self.batch_size >= 2, "batch_size", "at least 2 (in-batch negatives)"),
+            (self.learning_rate > 0, "learning_rate", "positive"),
+            (0 <= self.warmup_fraction <= 1, "warmup_fraction", "in [0, 1]"),
+            (self.weight_decay >= 0, "weight_decay", "non-negative"),
+            (self.temperature > 0, "temperature", "positive"),
+            (0 <= self.validation_fraction < 1, "validation_fraction", "in [0, 1)"),
+            (self.mined_negatives >= 0, "mined_negatives", "non-negative"),
+            (self.mining_skip_top >= 0, "mining_skip_top", "non-negative"),
+            (self.checkpoint_every >= 1, "checkpoint_every", "at least 1"),
+            (self.strategy in STRATEGIES, "strategy", f"one of {STRATEGIES}"),
+            (self.mixed_precision in MIXED_PRECISION, "mixed_precision", f"one of {MIXED_PRECISION}"),
+            (self.num_hard_negatives is None or self.num_hard_negatives >= 1, "num_hard_negatives",
+             "positive or None"),
+            (self.validation_corpus_size is None or self.validation_corpus_size >= 1, "validation_corpus_size",
+             "positive or None"),
         ]
-        problems = [message for ok, message in checks if not ok]
+        problems = [f"`{name}` must be {allowed}, got {getattr(self, name)!r}" for ok, name, allowed in checks if not ok]
         if problems:
             raise ValueError("Invalid training configuration: " + "; ".join(problems) + ".")
 
