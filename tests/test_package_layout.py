@@ -39,3 +39,16 @@ def test_command_modules_are_short():
     lengths = {path.name: len(path.read_text(encoding="utf-8").splitlines()) for path in (PACKAGE / "cli").glob("*.py")}
     assert len(lengths) >= 10  # __init__, __main__, common, arg_types and one per command group
     assert max(lengths.values()) < 200, lengths
+
+
+def test_every_subpackage_has_one_explicit_all_and_is_named_at_the_top():
+    import tfsearch
+
+    subpackages = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py") if p.parent.name != "cli")
+    for name in subpackages:
+        tree = ast.parse((PACKAGE / name / "__init__.py").read_text(encoding="utf-8"))
+        assigned = [target.id for node in tree.body if isinstance(node, ast.Assign)
+                    for target in node.targets if isinstance(target, ast.Name)]
+        assert assigned.count("__all__") == 1, name
+    # The command line is reached through the `tfsearch` script, not as tfsearch.cli.
+    assert sorted(tfsearch._SUBPACKAGES) == subpackages

@@ -15,20 +15,13 @@ from tests.export.signature_capture import FLAVOURS, build_exports, describe_sig
 EXPECTED = json.loads((pathlib.Path(__file__).with_name("expected_signatures.json")).read_text())
 
 
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory):
-    return build_exports(tmp_path_factory.mktemp("exports"))
-
-
+# One export per flavour, built inside its test so that parallel workers never build it twice.
 @pytest.mark.parametrize("flavour", FLAVOURS)
-def test_signatures_are_those_of_the_original_exports(exports, flavour):
-    assert describe_signatures(exports[flavour]) == EXPECTED[flavour]
-
-
-@pytest.mark.parametrize("flavour", FLAVOURS)
-def test_the_metadata_records_the_signature_defaults(exports, flavour):
+def test_signatures_are_those_of_the_original_exports(flavour, tmp_path):
+    version_dir = build_exports(tmp_path, flavours=(flavour,))[flavour]
+    assert describe_signatures(version_dir) == EXPECTED[flavour]
     # One decision, two records: the metadata `tfsearch serve` reads and the SignatureDef TF Serving fills from.
-    info = json.loads((exports[flavour] / "tfsearch_export.json").read_text())
+    info = json.loads((version_dir / "tfsearch_export.json").read_text())
     expected = EXPECTED[flavour]["search"]["defaults"]
     assert info["defaults"] == {name: default["value"] for name, default in expected.items()}
     assert info["defaults"]["k"] == min(10, info["max_k"])

@@ -15,6 +15,8 @@ from tfsearch.cli import (data, evaluate, export, index, quickstart, recommend, 
 # In the order `tfsearch --help` lists them.
 COMMANDS = (quickstart, data, evaluate, index, train, export, serve, search, recommend)
 
+__all__ = ["COMMANDS", "build_parser", "main"]
+
 
 def build_parser():
     """The `tfsearch` parser with every command group's sub-commands."""

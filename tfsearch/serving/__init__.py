@@ -1,1 +1,13 @@
-"""`tfsearch serve`: a local HTTP server over exported SavedModels (TensorFlow Serving's REST API and more)."""
+"""`tfsearch serve`: a local HTTP server over exported SavedModels (TensorFlow Serving's REST API and more).
+
+Imported lazily: the server's modules load FastAPI and TensorFlow.
+"""
+
+from tfsearch.utils.lazy_exports import lazy_exports
+
+__all__ = ["BadRequest", "LoadedVersion", "ModelStore", "create_app"]
+
+__getattr__, __dir__ = lazy_exports(__name__, __all__, {
+    "tfsearch.serving.app": ("BadRequest", "create_app"),
+    "tfsearch.serving.model_store": ("LoadedVersion", "ModelStore"),
+})
