@@ -74,18 +74,24 @@ def machine_description():
         dict: `processor` and `machine` (as `platform` reports them),
         `cpu_model`, `cpu_flags` (the SIMD and matrix extensions that choose
         the kernels: avx2, avx512*, amx*, ...), `cpus` (`os.cpu_count()`),
-        `python`, and the installed `tensorflow` and `numpy` versions (read
-        from the package metadata: TensorFlow is not imported).
+        `python`, the installed `tensorflow` and `numpy` versions (read
+        from the package metadata: TensorFlow is not imported), and
+        `auto_precision`: what `"auto"` picks on this CPU (`{"policy",
+        "reason"}`, from the CPU flags; accelerators are not queried).
 
     Example:
     ```python
     machine_description()
     # {"processor": "x86_64", "machine": "x86_64", "cpu_model": "Intel(R) Xeon(R) ...",
     #  "cpu_flags": ["amx_bf16", ..., "avx2", "avx512f", ...], "cpus": 2, "python": "3.11.7",
-    #  "tensorflow": "2.20.0", "numpy": "2.2.6"}
+    #  "tensorflow": "2.20.0", "numpy": "2.2.6",
+    #  "auto_precision": {"policy": "mixed_bfloat16", "reason": "CPU with AMX-BF16"}}
     ```
     """
+    from tfsearch.utils.precision import choose_policy, cpu_flags
+
     model, flags = _cpu_info()
+    policy, reason = choose_policy(cpu_flags())
     return {
         "processor": platform.processor() or platform.machine(),
         "machine": platform.machine(),
@@ -95,6 +101,7 @@ def machine_description():
         "python": platform.python_version(),
         "tensorflow": _package_version("tensorflow", "tensorflow-cpu", "tf-nightly"),
         "numpy": _package_version("numpy"),
+        "auto_precision": {"policy": policy or "float32", "reason": reason},
     }
 
 

@@ -1,8 +1,9 @@
 """Corpus-encoding throughput: tfsearch vs sentence-transformers on the same texts.
 
 Measures, on the whole SciFact corpus (title + " " + text, 256-token limit):
-- documents per second for tfsearch (float32, and bfloat16 compute with
-  `--bf16`), with its length-aware batching, including tokenisation;
+- documents per second for tfsearch (float32, the precision `"auto"` picks
+  on this machine -- bfloat16 where native -- and bfloat16 with `--bf16`),
+  with its length-aware batching, including tokenisation;
 - the same for sentence-transformers (CPU torch) when it is installed
   (`make bench` installs it), run in a separate process with the same thread count;
 - single-query latency (p50, p90) for both;
@@ -11,7 +12,7 @@ Measures, on the whole SciFact corpus (title + " " + text, 256-token limit):
 Writes `bench/results/encode.json` (atomically) and prints a summary.
 
 Usage:
-    python bench/encode.py [--data ../shared/data/scifact] [--limit N] [--threads 2] [--bf16]
+    python bench/encode.py [--data ../shared/data/scifact] [--limit N] [--threads 2] [--bf16] [--precision auto|float32]
 """
 
 import argparse
@@ -128,6 +129,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for both libraries (default: 2)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--bf16", action="store_true", help="also measure tfsearch with bfloat16 compute")
+    parser.add_argument("--precision", choices=["auto", "float32"], default="auto",
+                        help="auto (default): also measure the precision tfsearch picks on this machine "
+                             "(bfloat16 where native); float32: float32 only, unless --bf16")
     parser.add_argument("--output", default=str(RESULTS / "encode.json"))
     args = parser.parse_args(argv)
 
@@ -140,8 +144,15 @@ def main(argv=None):
         st_embeddings, results["sentence_transformers"] = run_sentence_transformers(
             docs, queries, args.threads, args.batch_size, pathlib.Path(tmp))
     variants = [None] + (["mixed_bfloat16"] if args.bf16 else [])
+    if args.precision == "auto":  # also what "auto" picks here, when it is not already measured
+        from tfsearch.utils.precision import choose_policy, cpu_flags
+
+        policy, reason = choose_policy(cpu_flags())
+        print(f"precision: auto picks {policy or 'float32'} ({reason})", flush=True)
+        if policy not in variants:
+            variants.append(policy)
     for dtype in variants:
-        name = "tfsearch_" + ("bfloat16" if dtype else "float32")
+        name = "tfsearch_" + {None: "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}[dtype]
         embeddings, results[name] = run_tfsearch(docs, queries, args.threads, args.batch_size, dtype)
         if st_embeddings is not None:
             cosines = (embeddings * st_embeddings).sum(axis=1)

@@ -70,19 +70,29 @@ def load_model(spec):
     from tfsearch.models.two_tower import DOCUMENT_ENCODER_DIR
 
     if spec == "zero-shot":
-        return "zero-shot all-MiniLM-L6-v2", BertEncoder.from_pretrained(None), None, None
+        encoder = BertEncoder.from_pretrained(None, dtype="auto")
+        return "zero-shot all-MiniLM-L6-v2" + _precision_label(encoder), encoder, None, None
     path = pathlib.Path(spec)
     if not (path / "tfsearch_encoder.json").is_file():
         raise SystemExit(f"{spec} is not an encoder folder (no tfsearch_encoder.json); is training finished?")
     train_config = None
     if (path / "train_config.json").is_file():
         train_config = json.loads((path / "train_config.json").read_text())
-    # Evaluate as bench/train_scifact.py does (its 0.7390 used the training precision).
-    dtype = (train_config or {}).get("mixed_precision")
+    # Evaluate as bench/train_scifact.py does (its 0.7390 used the training precision): the policy the
+    # training report records, else the config's setting ("auto" is resolved for this machine).
+    report_file = path / "training_report.json"
+    report = json.loads(report_file.read_text()) if report_file.is_file() else {}
+    dtype = report.get("precision", {}).get("policy", (train_config or {}).get("mixed_precision"))
     encoder = BertEncoder.from_pretrained(str(path), dtype=dtype)
     document = (BertEncoder.from_pretrained(str(path / DOCUMENT_ENCODER_DIR), dtype=dtype)
                 if (path / DOCUMENT_ENCODER_DIR).is_dir() else None)
-    return f"fine-tuned {path.name}" + (f" ({dtype})" if dtype else ""), encoder, document, train_config
+    return f"fine-tuned {path.name}" + _precision_label(encoder), encoder, document, train_config
+
+
+def _precision_label(encoder):
+    """" (mixed_bfloat16)" for an encoder that does not compute in float32, else "" (the labels of earlier results)."""
+    policy = encoder.backbone.dtype_policy.name
+    return "" if policy == "float32" else f" ({policy})"
 
 
 def cached_embeddings(encoder, document_encoder, data, cache_root, batch_size):
@@ -94,7 +104,9 @@ def cached_embeddings(encoder, document_encoder, data, cache_root, batch_size):
     key = "-".join([data.path.name, model_fingerprint(encoder),
                     model_fingerprint(document_encoder) if document_encoder is not None else "shared",
                     str(encoder.sequence_length), str(data.corpus_path.stat().st_size),
-                    str(data.queries_path.stat().st_size)])
+                    str(data.queries_path.stat().st_size)]
+                   # The fingerprint leaves the precision out; float32 keys stay those of earlier caches.
+                   + [encoder.backbone.compute_dtype] * (encoder.backbone.compute_dtype != "float32"))
 
     def compute():
         queries = data.queries()

@@ -117,7 +117,8 @@ def main(argv=None):
 
     if args.zero_shot:
         start = time.perf_counter()
-        zero = evaluate_retrieval(BertEncoder.from_pretrained(config.model), data, "test", progress=True)
+        zero = evaluate_retrieval(BertEncoder.from_pretrained(config.model, dtype=config.mixed_precision), data,
+                                  "test", progress=True)
         results["zero_shot"] = {**zero.metrics, "seconds": time.perf_counter() - start}
         print(f"zero-shot nDCG@10 {zero.metrics['nDCG@10']:.4f}", flush=True)
 
@@ -128,7 +129,10 @@ def main(argv=None):
     train_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
-    encoder = BertEncoder.from_pretrained(config.output, dtype=config.mixed_precision)
+    # Evaluated in the precision trained with ("auto" resolved once by `train`, recorded in its report).
+    trained_with = report.get("precision", {}).get("policy", config.mixed_precision)
+    results["precision"] = report.get("precision", {"given": config.mixed_precision, "policy": trained_with})
+    encoder = BertEncoder.from_pretrained(config.output, dtype=trained_with)
     evaluation = evaluate_retrieval(encoder, data, "test", progress=True)
     results["test"] = evaluation.metrics
     results["seconds"] = {"training_and_validation": train_seconds, "test_evaluation": time.perf_counter() - start}

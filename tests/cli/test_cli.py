@@ -154,6 +154,12 @@ def test_index_build_search_and_evaluate_through_the_index(backend, quantization
     assert export_info["prf_documents"] == (2 if prf else 0)
     assert ("TensorFlow Serving build with ScaNN's ops" in proc.stdout) == (backend == "scann")
     assert (tmp_path / "saved" / "demo" / "1" / "saved_model.pb").is_file()
+    assert (tmp_path / "saved" / "demo" / "1" / "batching_params.pbtxt").is_file()
+    proc = run_in_process(capsys, "export", "--index", str(index), "--output", str(tmp_path / "saved" / "demo"),
+                          "--max-k", "20", "--for-batching")
+    assert proc.returncode == 0, proc.stderr
+    assert "signature search_batchable" in proc.stdout
+    assert json.loads((tmp_path / "saved" / "demo" / "2" / "tfsearch_export.json").read_text())["max_k"] == 20
 
     proc = run_in_process(capsys, "evaluate", "--data", str(DEMO_DIR), "--model", str(model), "--index", str(index),
                           "--top-k", "20", "--no-progress", "--output", str(tmp_path / "out"))

@@ -7,7 +7,8 @@ from tests.helpers.layer_contract import (
     assert_saved_model_reloads_in_fresh_process,
     assert_xla_compiles,
 )
-from tfsearch.index.brute_force_index import BruteForceIndex, quantize_int8
+from tfsearch.index import brute_force_index
+from tfsearch.index.brute_force_index import BruteForceIndex, int8_scan_dtype, quantize_int8
 
 DOCS = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.8, 0.6]], np.float32)
 IDS = ["a", "b", "c", "d"]
@@ -199,3 +200,64 @@ def test_candidates_are_the_in_graph_interface(quantization):
     with pytest.raises(ValueError, match="`n` must be a positive Python int"):
         index.candidates(tf.constant([[1.0, 0.0]]), 0)
     assert BruteForceIndex().identifiers_tensor is None
+
+
+SCAN_PATHS = pytest.mark.parametrize("scan_dtype", ["float32", "bfloat16"])
+
+
+def _scan_matmul_dtypes(index, dim):
+    graph = tf.function(index.top_k_positions).get_concrete_function(tf.TensorSpec([None, dim], tf.float32), 5).graph
+    return {op.get_attr("T") for op in graph.get_operations() if op.type in ("MatMul", "BatchMatMulV2")}
+
+
+@SCAN_PATHS
+def test_int8_scan_returns_the_float32_exact_results_on_both_arithmetic_paths(scan_dtype, monkeypatch):
+    rng = np.random.default_rng(3)
+    docs = rng.normal(size=(5_000, 96)).astype(np.float32)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    queries = docs[:64] + 0.1 * rng.normal(size=(64, 96)).astype(np.float32)
+    ids = [str(i) for i in range(len(docs))]
+    exact_scores, exact_positions = BruteForceIndex(k=10).index(docs, ids).top_k_positions(queries)
+    monkeypatch.setattr(brute_force_index, "INT8_SCAN_DTYPE", scan_dtype)
+    index = BruteForceIndex(k=10, quantization="int8").index(docs, ids)
+    assert _scan_matmul_dtypes(index, 96) == {getattr(tf, scan_dtype)}  # the path asked for is the one taken
+    scores, positions = index.top_k_positions(queries)
+    np.testing.assert_array_equal(positions.numpy(), exact_positions.numpy())
+    np.testing.assert_allclose(scores.numpy(), exact_scores.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_both_int8_scan_paths_give_identical_results(monkeypatch):
+    rng = np.random.default_rng(4)
+    docs = rng.normal(size=(3_000, 1024)).astype(np.float32)  # unnormalised, a wide dimension
+    queries = rng.normal(size=(32, 1024)).astype(np.float32)
+    ids = [str(i) for i in range(len(docs))]
+    results = {}
+    for scan_dtype in ("float32", "bfloat16"):
+        monkeypatch.setattr(brute_force_index, "INT8_SCAN_DTYPE", scan_dtype)
+        scores, found = BruteForceIndex(k=10, quantization="int8").index(docs, ids).search(queries)
+        results[scan_dtype] = (scores, found)
+    np.testing.assert_array_equal(results["float32"][0], results["bfloat16"][0])
+    assert results["float32"][1] == results["bfloat16"][1]
+    exact_scores, exact = BruteForceIndex(k=10).index(docs, ids).search(queries)
+    assert results["float32"][1] == exact
+
+
+@pytest.mark.parametrize("facts,expected", [(({"avx2", "fma"}, None, None), tf.float32),
+                                            (({"avx512f", "avx512_bf16"}, None, None), tf.bfloat16),
+                                            (({"avx2", "amx_bf16"}, None, None), tf.bfloat16),
+                                            (({"avx2"}, "gpu", (7, 5)), tf.float32),
+                                            (({"avx2"}, "gpu", (9, 0)), tf.bfloat16)])
+def test_auto_scans_in_bfloat16_only_where_native(facts, expected, monkeypatch):
+    from tfsearch.utils import precision
+
+    monkeypatch.setattr(precision, "machine_facts", lambda: facts)
+    precision.native_bfloat16.cache_clear()
+    try:
+        assert int8_scan_dtype() == expected
+        assert int8_scan_dtype("float32") == tf.float32 and int8_scan_dtype("bfloat16") == tf.bfloat16
+        # Decided from the machine, not saved: the config (and so an index folder) does not name it.
+        assert "scan" not in str(BruteForceIndex(quantization="int8").get_config())
+    finally:
+        precision.native_bfloat16.cache_clear()
+    with pytest.raises(ValueError, match=r"`INT8_SCAN_DTYPE` must be one of .*got 'float16'"):
+        int8_scan_dtype("float16")

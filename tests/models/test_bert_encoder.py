@@ -109,3 +109,33 @@ def test_vocabulary_size_mismatch_is_an_error(tiny_encoder):
 def test_bad_pooling():
     with pytest.raises(ValueError, match="pooling"):
         make_tiny_encoder(pooling="max")
+
+
+@pytest.mark.parametrize("facts,compute_dtype", [(({"avx2", "fma"}, None, None), "float32"),
+                                                 (({"avx512f", "avx512_bf16", "amx_bf16"}, None, None), "bfloat16")])
+def test_dtype_auto_follows_the_machine(facts, compute_dtype, tmp_path, monkeypatch):
+    from tfsearch.utils import precision
+
+    path = make_tiny_encoder().save_to_directory(tmp_path / "model")
+    monkeypatch.setattr(precision, "machine_facts", lambda: facts)
+    encoder = BertEncoder.from_pretrained(str(path), dtype="auto")
+    assert encoder.backbone.compute_dtype == compute_dtype
+    assert encoder(tf.constant(TEXTS)).dtype == tf.float32  # embeddings stay float32
+
+
+def test_dtype_auto_picking_float32_overrides_a_bfloat16_save(tmp_path, monkeypatch):
+    from tfsearch.utils import precision
+
+    path = make_tiny_encoder().save_to_directory(tmp_path / "model")
+    fast = BertEncoder.from_pretrained(str(path), dtype="mixed_bfloat16")
+    assert fast.backbone.compute_dtype == "bfloat16"
+    saved = fast.save_to_directory(tmp_path / "bf16")
+    monkeypatch.setattr(precision, "machine_facts", lambda: ({"avx2"}, None, None))
+    assert BertEncoder.from_pretrained(str(saved), dtype="auto").backbone.compute_dtype == "float32"
+    assert BertEncoder.from_pretrained(str(saved), dtype="float32").backbone.compute_dtype == "float32"
+    assert BertEncoder.from_pretrained(str(saved)).backbone.compute_dtype == "bfloat16"  # None: as saved
+
+
+def test_unknown_dtype_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match=r"`dtype` must be one of 'auto', None, .*got 'bf16'"):
+        BertEncoder.from_pretrained(str(tmp_path), dtype="bf16")

@@ -25,3 +25,15 @@ def test_saved_and_reloaded_encoder_keeps_its_fingerprint(tmp_path):
     encoder = built(make_tiny_encoder())
     path = encoder.save_to_directory(tmp_path / "model")
     assert model_fingerprint(built(BertEncoder.from_pretrained(str(path)))) == model_fingerprint(encoder)
+
+
+def test_the_compute_precision_does_not_change_the_fingerprint(tmp_path):
+    # An index built with float32 embeddings stays usable by a bfloat16 encoder of the same weights (and back):
+    # the variables stay float32 under mixed policies, and embeddings stay within cosine 0.999.
+    from tfsearch.models.bert_encoder import BertEncoder
+
+    encoder = built(make_tiny_encoder())
+    path = encoder.save_to_directory(tmp_path / "model")
+    fingerprints = {dtype: model_fingerprint(built(BertEncoder.from_pretrained(str(path), dtype=dtype)))
+                    for dtype in (None, "float32", "mixed_bfloat16", "mixed_float16", "auto")}
+    assert set(fingerprints.values()) == {model_fingerprint(encoder)}

@@ -35,7 +35,8 @@ class Worker:
         command = [sys.executable, "-m", "tfsearch.cli", "train", "--data", str(DEMO_DIR), "--split", "test",
                    "--output", str(output), "--model", str(model), "--strategy", "multi_worker",
                    "--epochs", str(EPOCHS), "--batch-size", "32", "--learning-rate", "1e-3",
-                   "--validation-fraction", "0", "--checkpoint-every", "4", "--no-progress"]
+                   "--validation-fraction", "0", "--checkpoint-every", "4", "--no-progress",
+                   "--mixed-precision", "float32"]
         self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         text=True)
         self.lines = []

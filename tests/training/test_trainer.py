@@ -18,7 +18,8 @@ def tiny_model_dir(tmp_path_factory):
 def config_for(output, model, **overrides):
     # The demo corpus's only split trains here: 48 queries (10 held out), about 1,150 judged pairs.
     values = dict(data=str(DEMO_DIR), split="test", output=str(output), model=model, epochs=2, batch_size=64,
-                  learning_rate=1e-3, validation_fraction=0.2, checkpoint_every=5, seed=0)
+                  learning_rate=1e-3, validation_fraction=0.2, checkpoint_every=5, seed=0,
+                  mixed_precision=None)  # float32 whatever the machine (the default "auto" is tested below)
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -68,6 +69,7 @@ def test_crash_then_resume_from_the_backup(tiny_model_dir, tmp_path):
     # the run still ends after exactly 2 epochs of steps.
     assert report["resumed_from_step"] == 10
     assert report["steps"] == 2 * report["steps_per_epoch"]
+    assert report["precision"] == {"given": None, "policy": "float32", "reason": "as given"}  # the checkpoint's
 
 
 def test_a_corrupt_backup_is_reported_not_loaded(tiny_model_dir, tmp_path):
@@ -87,3 +89,31 @@ def test_output_that_is_not_a_training_folder_is_refused(tiny_model_dir, tmp_pat
     (tmp_path / "run" / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="not a tfsearch training folder"):
         train(config_for(tmp_path / "run", tiny_model_dir), progress=False)
+
+
+def test_auto_precision_is_resolved_once_and_recorded(tiny_model_dir, tmp_path, monkeypatch):
+    from tfsearch.utils import precision
+
+    calls = []
+    monkeypatch.setattr(precision, "machine_facts", lambda: calls.append(1) or ({"avx2", "amx_bf16"}, None, None))
+    config = config_for(tmp_path / "run", tiny_model_dir, epochs=1, validation_fraction=0.0, mixed_precision="auto")
+    report = train(config, progress=False)
+    assert report["precision"] == {"given": "auto", "policy": "mixed_bfloat16", "reason": "CPU with AMX-BF16"}
+    assert len(calls) == 1
+    assert json.loads((tmp_path / "run" / "train_config.json").read_text())["mixed_precision"] == "auto"
+    assert json.loads((tmp_path / "run" / "training_report.json").read_text())["precision"] == report["precision"]
+    assert BertEncoder.from_pretrained(tmp_path / "run").backbone.compute_dtype == "bfloat16"
+
+
+def test_the_default_precision_is_auto_and_float16_gets_loss_scaling(tiny_model_dir):
+    from tfsearch.models.two_tower import TwoTower
+    from tfsearch.training.trainer import _compile
+
+    assert TrainConfig(data="d", output="o").mixed_precision == "auto"
+    with pytest.raises(ValueError, match=r"`mixed_precision` must be one of \('auto', None, 'float32'.*got 'bf16'"):
+        TrainConfig(data="d", output="o", mixed_precision="bf16")
+    config = TrainConfig(data="d", output="o", mixed_precision="auto")
+    for policy, scaled in [("mixed_float16", True), ("mixed_bfloat16", False), ("float32", False)]:
+        model = TwoTower(BertEncoder.from_pretrained(tiny_model_dir))
+        _compile(model, config, tf.distribute.get_strategy(), total_steps=10, policy=policy)
+        assert isinstance(model.optimizer, tf.keras.mixed_precision.LossScaleOptimizer) == scaled, policy

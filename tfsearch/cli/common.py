@@ -13,34 +13,75 @@ def quiet_tensorflow():
     warnings.filterwarnings("ignore", message=".*TensorFlow and JAX classes are deprecated.*")
 
 
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
 def add_model_flags(parser, bf16=True):
-    """`--model`, `--batch-size`, `--max-length` and (optionally) `--bf16`: the flags of commands that encode."""
+    """`--model`, `--batch-size`, `--max-length` and (optionally) `--precision` / `--bf16`: the flags of commands
+    that encode."""
     from tfsearch.cli.arg_types import positive_int
 
     parser.add_argument("--model", help="checkpoint folder or preset (default: all-MiniLM-L6-v2)")
     parser.add_argument("--batch-size", type=positive_int, default=64, help="texts per forward pass (default: 64)")
     parser.add_argument("--max-length", type=positive_int, help="tokens per text (default: the checkpoint's, 256)")
     if bf16:
-        parser.add_argument("--bf16", action="store_true",
-                            help="compute in bfloat16 (faster on CPUs with AVX512-BF16, TPUs and recent GPUs; "
-                                 "embeddings stay within cosine 0.999 of float32)")
+        parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                            help="compute precision: auto picks bfloat16 where it is native (CPUs with AVX512-BF16 "
+                                 "or AMX-BF16, TPUs, GPUs of compute capability 8.0+), float16 on GPUs of "
+                                 "capability 7.x, else float32; bfloat16 embeddings stay within cosine 0.999 of "
+                                 "float32 (default: auto)")
+        parser.add_argument("--bf16", dest="precision", action="store_const", const="bfloat16",
+                            help="the same as --precision bfloat16")
 
 
-def load_encoder(model, sequence_length=None, bf16=False):
-    """`BertEncoder.from_pretrained(model)`; `model` None is the default preset."""
+def encoder_dtype(precision, announce=True):
+    """The `dtype` of `BertEncoder.from_pretrained` for a `--precision` value; prints the choice of "auto".
+
+    Args:
+        precision: None (the checkpoint's own), `"auto"`, `"float32"` or `"bfloat16"`.
+        announce: bool. Print one line, e.g. `precision: float32 (CPU without AVX512-BF16 or AMX-BF16)`,
+            when `precision` is "auto".
+    """
+    if precision is None:
+        return None
+    if precision not in PRECISIONS:
+        raise ValueError(f"`--precision` must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
+    if precision == "bfloat16":
+        return "mixed_bfloat16"
+    if precision == "float32":
+        return "float32"
+    from tfsearch.utils.precision import policy_name, resolve_precision
+
+    policy, reason = resolve_precision("auto", argument="--precision")
+    if announce:
+        print(f"precision: {policy_name(policy)} ({reason})", flush=True)
+    return policy or "float32"
+
+
+def load_encoder(model, sequence_length=None, bf16=False, precision=None, announce=True):
+    """`BertEncoder.from_pretrained(model)`; `model` None is the default preset.
+
+    `precision` (a `--precision` value) wins over `bf16`; with neither the
+    checkpoint's own precision is kept (float32 for Hugging Face checkpoints).
+    """
     from tfsearch.models.bert_encoder import BertEncoder
 
+    precision = precision or ("bfloat16" if bf16 else None)
     return BertEncoder.from_pretrained(model, sequence_length=sequence_length,
-                                       dtype="mixed_bfloat16" if bf16 else None)
+                                       dtype=encoder_dtype(precision, announce))
 
 
-def load_document_encoder(model, sequence_length=None, bf16=False):
-    """The separate document tower of a `tfsearch train` output folder, or None (shared towers)."""
+def load_document_encoder(model, sequence_length=None, bf16=False, precision=None):
+    """The separate document tower of a `tfsearch train` output folder, or None (shared towers).
+
+    Loaded in the same precision as `load_encoder`'s (its choice is not printed again).
+    """
     from tfsearch.models.two_tower import DOCUMENT_ENCODER_DIR
 
     if model is None or not (pathlib.Path(model) / DOCUMENT_ENCODER_DIR).is_dir():
         return None
-    return load_encoder(str(pathlib.Path(model) / DOCUMENT_ENCODER_DIR), sequence_length, bf16)
+    return load_encoder(str(pathlib.Path(model) / DOCUMENT_ENCODER_DIR), sequence_length, bf16, precision,
+                        announce=False)
 
 
 def index_and_encoder(index_path, model=None):

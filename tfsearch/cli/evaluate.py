@@ -13,7 +13,7 @@ def cmd_evaluate(args):
     hybrid = _check_hybrid_flags(args)
     data = BeirDataset(args.data)
     qrels = data.qrels(args.split)  # validates the data before the slow part
-    encoder = load_encoder(args.model, args.max_length, args.bf16)
+    encoder = load_encoder(args.model, args.max_length, precision=args.precision)
     if args.rerank:
         return _evaluate_tradeoff(args, encoder, data, qrels)
     index = None
@@ -25,7 +25,7 @@ def cmd_evaluate(args):
         args.top_k = min(args.top_k, index.num_documents)
     common = dict(split=args.split, output_dir=args.output, top_k=args.top_k, measures=args.measures,
                   batch_size=args.batch_size, progress=not args.no_progress, qrels=qrels, index=index,
-                  document_encoder=load_document_encoder(args.model, args.max_length, args.bf16))
+                  document_encoder=load_document_encoder(args.model, args.max_length, precision=args.precision))
     if hybrid:
         return _evaluate_hybrid(args, encoder, data, common)
     result = evaluate_retrieval(encoder, data, aspect_field=args.aspect_field, **common)

@@ -15,6 +15,8 @@ def cmd_export(args):
     given = {name: getattr(args, flag) for name, flag in (("num_candidates", "candidates"), ("max_k", "max_k"),
                                                            ("prf_beta", "prf_beta"))
              if getattr(args, flag) is not None}
+    if args.for_batching:  # a batching TensorFlow Serving fails a version whose warm-up it cannot batch
+        given["warmup_signature"] = "search_batchable"
     version_dir, audit = export_search_model(
         encoder, index, args.output, document_encoder=document_encoder, method=args.method,
         metadata={"model": model, "index": str(args.index)}, titles=corpus_titles(built.get("data"), text_chars=80)
@@ -27,6 +29,8 @@ def cmd_export(args):
         print(f"search expands each query with its top {args.prf_documents} documents{beta} before retrieving the "
               "candidates")
     print(f"Ops outside core TensorFlow: {', '.join(audit['custom_ops']) or 'none'} (assets.extra/op_audit.json)")
+    print(f"Batching (TensorFlow Serving --enable_batching): signature search_batchable, "
+          f"{version_dir}/batching_params.pbtxt")
     if flavour == "scann":
         print("This export needs a TensorFlow Serving build with ScaNN's ops; stock TensorFlow Serving cannot load "
               "it (export a brute_force index for that).")
@@ -50,4 +54,7 @@ def add_parser(subparsers):
                    help="in-graph pseudo-relevance feedback: search expands each query with its top M documents and "
                         "searches again before re-ranking (default: 0, off)")
     p.add_argument("--prf-beta", type=unit_interval, help="weight of the feedback documents' mean (default: 0.5)")
+    p.add_argument("--for-batching", action="store_true",
+                   help="for TensorFlow Serving with --enable_batching: warm up through search_batchable (every "
+                        "input per query), the signature such a server can batch; see batching_params.pbtxt")
     p.set_defaults(func=cmd_export)

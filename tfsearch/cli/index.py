@@ -18,7 +18,7 @@ def cmd_index_build(args):
         raise FileExistsError(f"{args.output} already exists; choose another path or pass --overwrite.")
     data = BeirDataset(args.data)
     total = data.count_documents()  # validates the corpus before the slow part
-    encoder = load_encoder(args.model, args.max_length, args.bf16)
+    encoder = load_encoder(args.model, args.max_length, precision=args.precision)
     doc_ids, embeddings = encode_dataset(encoder, corpus_dataset(data), batch_size=args.batch_size, total=total,
                                          progress=not args.no_progress, description="encoding corpus")
     tuning_queries = None
@@ -33,7 +33,7 @@ def cmd_index_build(args):
                                 tuning_queries=tuning_queries,
                                 quantization=None if args.quantization == "none" else args.quantization)
     metadata = {"encoder_fingerprint": model_fingerprint(encoder), "model": args.model, "data": str(data.path),
-                "max_length": args.max_length, "tuning": report}
+                "max_length": args.max_length, "precision": encoder.backbone.compute_dtype, "tuning": report}
     index.save(args.output, metadata=metadata, overwrite=args.overwrite)
     flavour = args.backend + (f" ({args.quantization})" if args.quantization != "none" else "")
     print(f"Wrote {flavour} index of {index.num_documents} documents to {args.output}")

@@ -1,7 +1,13 @@
 """SavedModel exports for TensorFlow Serving: the search graph, versioned atomic writes, the op audit."""
 
 from tfsearch.export.op_audit import ExportAuditError, audit_ops, saved_model_ops
-from tfsearch.export.saved_model_export import export_search_model, signature_defaults, versions
+from tfsearch.export.saved_model_export import (
+    DEFAULT_BATCHING_PARAMETERS,
+    batching_parameters_text,
+    export_search_model,
+    signature_defaults,
+    versions,
+)
 from tfsearch.export.search_module import (
     DEFAULT_DIVERSITY,
     DEFAULT_K,
@@ -12,6 +18,7 @@ from tfsearch.export.search_module import (
 )
 
 __all__ = [
+    "DEFAULT_BATCHING_PARAMETERS",
     "DEFAULT_DIVERSITY",
     "DEFAULT_K",
     "DEFAULT_MAX_K",
@@ -19,6 +26,7 @@ __all__ = [
     "ExportAuditError",
     "SearchModule",
     "audit_ops",
+    "batching_parameters_text",
     "default_k",
     "export_search_model",
     "saved_model_ops",

@@ -15,7 +15,30 @@ from tfsearch.export.search_module import DEFAULT_DIVERSITY, DEFAULT_MAX_K, DEFA
 EXPORT_INFO_FILE = "tfsearch_export.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
 TITLES_FILE = "titles.json"
+BATCHING_PARAMETERS_FILE = "batching_params.pbtxt"
 _TEMPORARY_PREFIX = ".tmp-"
+
+# TensorFlow Serving's server-side batching of `search_batchable`
+# (`--enable_batching --enable_per_model_batching_parameters` reads them from
+# each version folder). Chosen by `python bench/batching.py` (result:
+# `bench/results/batching.json`): the pretrained encoder, the demo corpus,
+# k 10, diversity 0.3, on 2 Intel Xeon cores (AVX-512, AMX).
+# `max_batch_size`: the batch with the most queries/s among those whose
+# median latency stays within 100 ms (16: 311 queries/s at 47 ms; 32 and 64
+# took 155 and 281 ms for fewer queries/s); `allowed_batch_sizes`: the
+# powers of two up to it (a batch is padded to the next one, so the graph
+# sees few shapes); `batch_timeout_micros`: half a single query's median
+# latency (22 ms), so that a query never waits for company longer than half
+# its own cost; `num_batch_threads`: the cores.
+DEFAULT_BATCHING_PARAMETERS = {
+    "max_batch_size": 16,
+    "batch_timeout_micros": 11000,
+    "num_batch_threads": 2,
+    "max_enqueued_batches": 100,
+    "allowed_batch_sizes": (1, 2, 4, 8, 16),
+}
+WARMUP_SIGNATURES = ("serving_default", "search_batchable")
+_BATCHING_FIELDS = ("max_batch_size", "batch_timeout_micros", "num_batch_threads", "max_enqueued_batches")
 
 
 def versions(base_path):
@@ -41,19 +64,63 @@ def signature_defaults(export_dir):
             for name, signature in proto.meta_graphs[0].signature_def.items() if signature.defaults}
 
 
+def batching_parameters_text(parameters=None):
+    """TensorFlow Serving's `BatchingParameters` text proto (`batching_params.pbtxt`).
+
+    Args:
+        parameters: optional dict overriding `DEFAULT_BATCHING_PARAMETERS`:
+            positive ints `max_batch_size`, `batch_timeout_micros` (>= 0),
+            `num_batch_threads`, `max_enqueued_batches`, and
+            `allowed_batch_sizes`, increasing positive ints whose last is
+            `max_batch_size` (TensorFlow Serving's rule; empty: any size).
+
+    Returns:
+        str.
+
+    Example:
+    ```python
+    print(batching_parameters_text({"max_batch_size": 8, "allowed_batch_sizes": (4, 8)}))
+    # max_batch_size { value: 8 }
+    # batch_timeout_micros { value: 5000 }
+    # ...
+    # allowed_batch_sizes: 4
+    # allowed_batch_sizes: 8
+    ```
+    """
+    parameters = {**DEFAULT_BATCHING_PARAMETERS, **(parameters or {})}
+    unknown = sorted(set(parameters) - set(DEFAULT_BATCHING_PARAMETERS))
+    if unknown:
+        raise ValueError(f"`batching_parameters` takes {sorted(DEFAULT_BATCHING_PARAMETERS)}, got {unknown}.")
+    for name in _BATCHING_FIELDS:
+        value, least = parameters[name], 0 if name == "batch_timeout_micros" else 1
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"`{name}` must be an integer >= {least}, got {value!r}.")
+    sizes = list(parameters["allowed_batch_sizes"] or ())
+    if sizes and (any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes)
+                  or sizes != sorted(set(sizes)) or sizes[-1] != parameters["max_batch_size"]):
+        raise ValueError(f"`allowed_batch_sizes` must be increasing positive integers ending at `max_batch_size` "
+                         f"({parameters['max_batch_size']}), got {sizes!r}.")
+    lines = [f"{name} {{ value: {parameters[name]} }}" for name in _BATCHING_FIELDS]
+    lines += [f"allowed_batch_sizes: {n}" for n in sizes]
+    return "\n".join(lines) + "\n"
+
+
 def export_search_model(query_encoder, index, base_path, document_encoder=None, document_embeddings=None,
                         method="mmr", num_candidates=DEFAULT_NUM_CANDIDATES, max_k=DEFAULT_MAX_K,
                         warmup_queries=("example query",),
-                        metadata=None, titles=None, prf_documents=0, prf_beta=0.5):
+                        metadata=None, titles=None, prf_documents=0, prf_beta=0.5, batching_parameters=None,
+                        warmup_signature="serving_default"):
     """Writes the next version of a search model under `base_path` (`base_path/<version>/`).
 
     The SavedModel has the signatures of `SearchModule` (`serving_default` =
-    `search`, `encode_query`, `encode_document`, `search_embeddings`); it is
-    written to a hidden temporary folder beside the versions, its ops are
-    audited against the flavour's runtime (stock TensorFlow Serving for
-    `brute_force`, one with ScaNN's ops for `scann`), warm-up requests are
-    added, and only then is the folder renamed to its version number: a
-    server watching `base_path` never sees a partial version.
+    `search`, `encode_query`, `encode_document`, `search_embeddings`,
+    `search_batchable`); it is written to a hidden temporary folder beside
+    the versions, its ops are audited against the flavour's runtime (stock
+    TensorFlow Serving for `brute_force`, one with ScaNN's ops for `scann`),
+    warm-up requests and `batching_params.pbtxt` (TensorFlow Serving's
+    per-model batching parameters) are added, and only then is the folder
+    renamed to its version number: a server watching `base_path` never sees
+    a partial version.
 
     Args:
         query_encoder, document_encoder: `BertEncoder`s (the document one
@@ -70,12 +137,21 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
             `prf_documents`, expands the query with them and searches again
             before re-ranking; 0 (the default) exports plain search.
         warmup_queries: texts of the warm-up requests (`assets.extra`).
+        warmup_signature: `"serving_default"` (the default) or
+            `"search_batchable"`: the signature the warm-up requests call.
+            A server started with `--enable_batching` batches every
+            signature and refuses the scalar `k` of `serving_default`; a
+            failed warm-up request fails the version's load, so exports
+            meant for a batching server take `"search_batchable"`.
         metadata: JSON-serialisable dict stored in `tfsearch_export.json`
             (under `metadata`; beside it the export's settings, among them
             `max_k` and `defaults`, the `k` and `diversity` a request may
             leave out, which `tfsearch serve` reads).
         titles: optional `{doc_id: title}` written to `assets.extra/titles.json`
             for `tfsearch serve` (TensorFlow Serving ignores it).
+        batching_parameters: optional dict overriding
+            `DEFAULT_BATCHING_PARAMETERS` in the version's
+            `batching_params.pbtxt` (see `batching_parameters_text`).
 
     Returns:
         `(version_dir, audit)`.
@@ -85,6 +161,9 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
     """
     document_encoder = document_encoder or query_encoder
     del document_embeddings  # the index provides its rows
+    batching_text = batching_parameters_text(batching_parameters)  # a bad setting fails before any work
+    if warmup_signature not in WARMUP_SIGNATURES:
+        raise ValueError(f"`warmup_signature` must be one of {WARMUP_SIGNATURES}, got {warmup_signature!r}.")
     module = SearchModule(query_encoder, document_encoder, index, method=method, num_candidates=num_candidates,
                           max_k=max_k, prf_documents=prf_documents, prf_beta=prf_beta)
     flavour = module.backend
@@ -99,7 +178,8 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
         (tmp / "assets.extra" / "op_audit.json").write_text(json.dumps(audit, indent=2) + "\n")
         check_audit(audit)
         write_warmup_requests(tmp / "assets.extra" / WARMUP_FILE, list(warmup_queries), module.default_k,
-                              module.default_diversity)
+                              module.default_diversity, signature=warmup_signature)
+        (tmp / BATCHING_PARAMETERS_FILE).write_text(batching_text)
         if titles:
             (tmp / "assets.extra" / TITLES_FILE).write_text(json.dumps(titles, ensure_ascii=False))
         info = {
@@ -135,8 +215,8 @@ def _publish(tmp, base):
     raise RuntimeError(f"Could not find a free version number under {base}.")
 
 
-def write_warmup_requests(path, queries, k, diversity=DEFAULT_DIVERSITY):
-    """TensorFlow Serving warm-up records: one `PredictionLog` per query for `serving_default`.
+def write_warmup_requests(path, queries, k, diversity=DEFAULT_DIVERSITY, signature="serving_default"):
+    """TensorFlow Serving warm-up records: one `PredictionLog` per query for `signature`.
 
     Uses the `tensorflow-serving-api` protos; TensorFlow Serving replays the
     file at `assets.extra/tf_serving_warmup_requests` when it loads the version.
@@ -146,15 +226,18 @@ def write_warmup_requests(path, queries, k, diversity=DEFAULT_DIVERSITY):
         queries: list of str, one request each.
         k: int. The `k` of every request (the export's default `k`).
         diversity: float. The `diversity` of every request.
+        signature: `"serving_default"` (scalar `k` and `diversity`) or
+            `"search_batchable"` (one-element `[1]` `k` and `diversity`).
     """
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
     with tf.io.TFRecordWriter(str(path)) as writer:
         for query in queries:
-            request = predict_pb2.PredictRequest(
-                model_spec=model_pb2.ModelSpec(signature_name="serving_default"))
+            per_query = signature == "search_batchable"
+            request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(signature_name=signature))
             request.inputs["queries"].CopyFrom(tf.make_tensor_proto([query], dtype=tf.string))
-            request.inputs["k"].CopyFrom(tf.make_tensor_proto(k, dtype=tf.int32))
-            request.inputs["diversity"].CopyFrom(tf.make_tensor_proto(diversity, dtype=tf.float32))
+            request.inputs["k"].CopyFrom(tf.make_tensor_proto([k] if per_query else k, dtype=tf.int32))
+            request.inputs["diversity"].CopyFrom(
+                tf.make_tensor_proto([diversity] if per_query else diversity, dtype=tf.float32))
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())

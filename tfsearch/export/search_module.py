@@ -50,6 +50,19 @@ class SearchModule(tf.Module):
       query's top `prf_documents`, `PseudoRelevanceFeedback` moves the query
       towards their mean (`prf_beta`), and the expanded query is what
       retrieves the candidates (the returned scores are its cosines).
+    - `search_batchable(queries, k=[default_k(max_k)], diversity=[0.0])`:
+      the same search with every input and output batched along its first
+      dimension, so that TensorFlow Serving's server-side batching can merge
+      requests: string `queries` `[batch]`, int32 `k` `[batch]` (each in
+      [1, max_k]) and float32 `diversity` `[batch]`, one per query ->
+      `{"ids": string [batch, max_k], "scores": float32 [batch, max_k],
+      "positions": int32 [batch, max_k]}`. Row i holds the first `k[i]`
+      results of `search` for query i at `diversity[i]`; its slots from
+      `k[i]` on are empty (id "", score -inf, position -1), like the slots
+      beyond the corpus. A one-element `k` or `diversity` applies to every
+      query; the SignatureDef's `defaults` are such one-element tensors (see
+      `docs/guides/export_and_serving.md` for what that means under
+      batching).
 
     The graph knows the index only through the interface every backend
     shares: `index.candidates(query_embeddings, n)` -> `(scores [b, n],
@@ -81,6 +94,9 @@ class SearchModule(tf.Module):
     out = module.search(tf.constant(["query"]), tf.constant(10), tf.constant(0.3))
     # out["ids"]: [1, 10] strings; tf.saved_model.save(module, path, signatures=module.signatures())
     expanding = SearchModule(encoder, encoder, index, prf_documents=3, prf_beta=0.5)  # search, expand, search
+    batched = module.search_batchable(tf.constant(["query", "other"]), tf.constant([10, 3]),
+                                      tf.constant([0.3, 0.0]))
+    # batched["ids"]: [2, max_k] strings, row 1 empty from slot 3 on
     ```
     """
 
@@ -145,18 +161,39 @@ class SearchModule(tf.Module):
             tf.TensorSpec([], tf.float32, name="diversity"),
         ])
 
+        # The batchable signature: every input has the batch as its first
+        # dimension. A tensor default of a `[None]` input is saved with its
+        # own shape, `[1]`: TensorFlow Serving fills a missing input with that
+        # one element, which the graph applies to every query.
+        k_per_query_default = tf.constant([self.default_k], tf.int32)
+        diversity_per_query_default = tf.constant([self.default_diversity], tf.float32)
+
+        def search_batchable(queries, k=k_per_query_default, diversity=diversity_per_query_default):
+            return self._search_batchable(queries, k, diversity)
+
+        self.search_batchable = tf.function(search_batchable, input_signature=[
+            tf.TensorSpec([None], tf.string, name="queries"),
+            tf.TensorSpec([None], tf.int32, name="k"),
+            tf.TensorSpec([None], tf.float32, name="diversity"),
+        ])
+
     def _expand(self, query_embeddings):
         """Pseudo-relevance feedback: the queries moved towards the mean of their top `prf_documents`."""
         _, positions, documents = self.index.candidates(query_embeddings, self.prf_documents)
         return self.prf(query_embeddings, documents, mask=positions >= 0)  # -1: a slot the index left empty
 
-    def _search_embeddings(self, query_embeddings, k, diversity):
+    def _candidates(self, query_embeddings, k):
+        """Checks `k` (scalar or `[batch]`) and returns the candidates `(scores, positions, embeddings, valid)`."""
         tf.debugging.assert_greater_equal(k, 1, message="k must be at least 1")
         tf.debugging.assert_less_equal(k, self.max_k, message=f"k must be at most {self.max_k}")
         if self.prf is not None:
             query_embeddings = self._expand(query_embeddings)
         scores, positions, embeddings = self.index.candidates(query_embeddings, self.num_candidates)
-        valid = positions >= 0
+        return scores, positions, embeddings, positions >= 0
+
+    def _reranking(self, candidates, diversity):
+        """The branches of `tf.switch_case`, one per re-ranking depth: orders `[batch, max_k]`, -1 padded."""
+        scores, _, embeddings, valid = candidates
 
         def rerank(reranker):
             def run():
@@ -164,14 +201,24 @@ class SearchModule(tf.Module):
                 return tf.pad(order, [[0, 0], [0, self.max_k - reranker.k]], constant_values=-1)
             return run
 
+        return [rerank(r) for r in self.rerankers]
+
+    def _search_embeddings(self, query_embeddings, k, diversity):
+        candidates = self._candidates(query_embeddings, k)
+        scores, positions, _, valid = candidates
+
         def relevance_order():  # diversity 0: the index's order (what every re-ranker returns then)
             order = tf.where(valid, tf.range(self.num_candidates)[tf.newaxis, :], -1)
             return order[:, :self.max_k]  # max_k <= num_candidates
 
         depth = tf.reduce_sum(tf.cast(tf.constant(self.depths) < k, tf.int32))  # smallest depth >= k
         order = tf.cond(diversity <= 0.0, relevance_order,
-                        lambda: tf.switch_case(depth, [rerank(r) for r in self.rerankers]))
+                        lambda: tf.switch_case(depth, self._reranking(candidates, diversity)))
         order = tf.ensure_shape(order, [None, self.max_k])[:, :k]  # rows of the candidate list, -1 past the valid
+        return self._results(order, scores, positions)
+
+    def _results(self, order, scores, positions):
+        """`{"ids", "scores", "positions"}` of the candidate rows `order` (-1: an empty slot)."""
         found = order >= 0
         safe = tf.maximum(order, 0)
         document_positions = tf.where(found, tf.gather(positions, safe, batch_dims=1), -1)
@@ -183,11 +230,45 @@ class SearchModule(tf.Module):
     def _search(self, queries, k, diversity):
         return self._search_embeddings(self.query_encoder(queries), k, diversity)
 
+    def _per_query(self, value, batch, name):
+        """`value` `[batch]`: one value per query, or one value for all (a request that took the default)."""
+        size = tf.size(value)
+        check = tf.debugging.Assert(
+            tf.logical_or(tf.equal(size, 1), tf.equal(size, batch)),
+            [f"`{name}` must hold one value per query (or a single value for all of them); values given:", size,
+             "queries:", batch])
+        with tf.control_dependencies([check]):
+            return tf.broadcast_to(value, [batch])
+
+    def _search_batchable(self, queries, k, diversity):
+        query_embeddings = self.query_encoder(queries)
+        batch = tf.shape(query_embeddings)[0]
+        k = self._per_query(k, batch, "k")
+        diversity = self._per_query(diversity, batch, "diversity")
+        candidates = self._candidates(query_embeddings, k)
+        scores, positions, _, valid = candidates
+        relevance = tf.where(valid, tf.range(self.num_candidates)[tf.newaxis, :], -1)[:, :self.max_k]
+        diverse = tf.logical_not(diversity <= 0.0)  # as `search`: diversity 0 (or less) keeps the index's order
+
+        def reranked():
+            # One depth for the whole batch, the smallest >= its largest k: greedy
+            # selection is prefix-stable, so a row with a smaller k gets the first
+            # k of what `search` would re-rank at its own depth.
+            depth = tf.reduce_sum(tf.cast(tf.constant(self.depths) < tf.reduce_max(k), tf.int32))
+            order = tf.switch_case(depth, self._reranking(candidates, diversity))
+            return tf.where(diverse[:, tf.newaxis], order, relevance)
+
+        order = tf.cond(tf.reduce_any(diverse), reranked, lambda: relevance)
+        order = tf.ensure_shape(order, [None, self.max_k])
+        order = tf.where(tf.range(self.max_k)[tf.newaxis, :] < k[:, tf.newaxis], order, -1)  # past k[i]: empty
+        return self._results(order, scores, positions)
+
     def signatures(self):
         return {
             "serving_default": self.search,
             "search": self.search,
             "search_embeddings": self.search_embeddings,
+            "search_batchable": self.search_batchable,
             "encode_query": self.encode_query,
             "encode_document": self.encode_document,
         }

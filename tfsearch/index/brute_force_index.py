@@ -12,6 +12,11 @@ INDEX_FORMAT = "tfsearch.brute_force.v1"
 QUANTIZATIONS = (None, "int8")
 # Upper bound on the scores matrix computed at once by `search`, in floats.
 _MAX_SCORES_PER_STEP = 1 << 26
+# The arithmetic of the int8 scan: "auto" (bfloat16 where this machine computes it natively -- CPUs with
+# AVX512-BF16 or AMX-BF16, TPUs, GPUs of compute capability 8.0+ -- else float32), "bfloat16" or "float32".
+# Decided when the scan is traced, on the machine that runs it; an index's files do not record it.
+INT8_SCAN_DTYPE = "auto"
+INT8_SCAN_DTYPES = ("auto", "bfloat16", "float32")
 
 
 @tf.keras.utils.register_keras_serializable(package="tfsearch")
@@ -26,11 +31,13 @@ class BruteForceIndex(tf.keras.layers.Layer):
 
     With `quantization="int8"` the documents are also stored as int8 codes
     (per dimension: `x ~ offset + scale * code`, codes in [-127, 127]); every
-    query scans the codes (a quarter of the bytes of float32, multiplied in
-    bfloat16, which represents the codes exactly) for a shortlist of
-    `num_reordering_candidates`, then re-scores the shortlist exactly with the
-    float32 rows. Results are exact whenever the true top `k` is in the
+    query scans the codes (a quarter of the bytes of float32) for a shortlist
+    of `num_reordering_candidates`, then re-scores the shortlist exactly with
+    the float32 rows. Results are exact whenever the true top `k` is in the
     shortlist, and the returned scores are always the exact float32 ones.
+    The scan multiplies in bfloat16 where the machine computes it natively
+    and in float32 elsewhere (`int8_scan_dtype`): both represent the codes
+    exactly; float32 also keeps the scaled query exact to 24 bits instead of 8.
 
     Args:
         k: int. Default number of results. Defaults to `10`.
@@ -170,8 +177,9 @@ class BruteForceIndex(tf.keras.layers.Layer):
             shortlist_size = tf.minimum(tf.maximum(shortlist_size, k), tf.shape(self._embeddings)[0])
         # q . x ~ q . offset + (q * scale) . code; the first term is the same
         # for every document of a query, so the codes alone rank them.
-        approximate = tf.linalg.matmul(tf.cast(queries * self._code_scale, tf.bfloat16),
-                                       tf.cast(self._codes, tf.bfloat16), transpose_b=True)
+        scan_dtype = int8_scan_dtype()
+        approximate = tf.linalg.matmul(tf.cast(queries * self._code_scale, scan_dtype),
+                                       tf.cast(self._codes, scan_dtype), transpose_b=True)
         _, shortlist = tf.math.top_k(approximate, k=shortlist_size, sorted=False)
         # Ascending positions, so that exact ties keep the lower position first.
         shortlist = tf.sort(shortlist, axis=1)
@@ -298,6 +306,32 @@ class BruteForceIndex(tf.keras.layers.Layer):
             "num_reordering_candidates": self.num_reordering_candidates,
         })
         return config
+
+
+def int8_scan_dtype(choice=None):
+    """The dtype the int8 scan multiplies in: `tf.bfloat16` where native on this machine, else `tf.float32`.
+
+    Args:
+        choice: None (the module's `INT8_SCAN_DTYPE`, normally "auto"), "auto",
+            "bfloat16" or "float32".
+
+    Without native bfloat16 (e.g. AMD Zen 3, Intel Skylake) TensorFlow emulates
+    it and the scan is slower than in float32. The codes (integers in
+    [-127, 127]) are exact in both; the scaled query is rounded to 8
+    significant bits in bfloat16 and kept to 24 in float32, and the products
+    are summed in float32 on both paths. The scan only picks the shortlist,
+    re-scored exactly in float32 afterwards, so no limit on the dimension
+    follows from it. The choice is made when the scan is traced (a
+    `tf.function`, an export's graph keeps it).
+    """
+    choice = INT8_SCAN_DTYPE if choice is None else choice
+    if choice not in INT8_SCAN_DTYPES:
+        raise ValueError(f"`INT8_SCAN_DTYPE` must be one of {INT8_SCAN_DTYPES}, got {choice!r}.")
+    if choice == "auto":
+        from tfsearch.utils.precision import native_bfloat16
+
+        choice = "bfloat16" if native_bfloat16() else "float32"
+    return tf.bfloat16 if choice == "bfloat16" else tf.float32
 
 
 def check_num_candidates(n):

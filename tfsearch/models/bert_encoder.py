@@ -156,13 +156,21 @@ class BertEncoder(BuildsByCalling, tf.keras.Model):
             projection_dim: int or None. Adds a fresh projection head (Hugging
                 Face checkpoints only).
             normalize: bool. L2-normalise embeddings.
-            dtype: None (as saved; float32 for Hugging Face checkpoints) or a
-                Keras dtype policy for the backbone, e.g. `"mixed_bfloat16"`.
+            dtype: the backbone's compute precision: None (as saved; float32
+                for Hugging Face checkpoints), `"float32"`, `"mixed_bfloat16"`,
+                `"mixed_float16"`, or `"auto"`: bfloat16 where this machine
+                computes it natively (CPUs with AVX512-BF16 or AMX-BF16, TPUs,
+                GPUs of compute capability 8.0+), float16 on GPUs of compute
+                capability 7.x, float32 elsewhere (see
+                `tfsearch.utils.precision`; the choice is logged). The
+                weights, and so `model_fingerprint`, do not depend on it.
 
         Raises:
             CheckpointNotFoundError: the folder or preset cannot be found, with
                 the command that installs the default model.
+            ValueError: `dtype` is not one of the values above.
         """
+        dtype = _resolve_dtype(dtype)
         path = resolve_checkpoint(model)
         if (path / ENCODER_CONFIG_FILE).is_file():
             return cls._from_tfsearch_directory(path, sequence_length, dtype)
@@ -203,6 +211,17 @@ class BertEncoder(BuildsByCalling, tf.keras.Model):
         encoder._ensure_built()
         read_weights(path, encoder=encoder)
         return encoder
+
+
+def _resolve_dtype(dtype):
+    """`from_pretrained`'s `dtype` as a Keras policy name, or None for "as saved"."""
+    from tfsearch.utils.precision import AUTO, resolve_precision
+
+    if dtype is None or dtype == "float32":
+        return dtype
+    policy, _ = resolve_precision(dtype, argument="dtype")
+    # "auto" that picks float32 must give float32 even for a folder saved in bfloat16.
+    return "float32" if policy is None and dtype == AUTO else policy
 
 
 def _read_json(path):

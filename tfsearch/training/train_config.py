@@ -5,7 +5,9 @@ import json
 import pathlib
 from typing import Optional
 
-MIXED_PRECISION = (None, "mixed_bfloat16", "mixed_float16")
+# "auto": bfloat16 where native, float16 with loss scaling on GPUs of compute capability 7.x, float32 elsewhere
+# (`tfsearch.utils.precision`); None and "float32": float32 (None keeps a starting checkpoint's own policy).
+MIXED_PRECISION = ("auto", None, "float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
 
 
@@ -58,7 +60,10 @@ class TrainConfig:
     strategy: str = _setting("default", "default | one_device | mirrored | multi_worker (TF_CONFIG) | tpu "
                                         "(see make_strategy)")
     tpu: Optional[str] = _setting(None, "TPU name or address (--strategy tpu)")
-    mixed_precision: Optional[str] = _setting(None, "mixed_bfloat16 | mixed_float16 (loss scaling)")
+    mixed_precision: Optional[str] = _setting(
+        "auto", "auto (bfloat16 where native: AVX512-BF16/AMX-BF16 CPUs, TPUs, GPUs of compute capability 8.0+; "
+                "float16 with loss scaling on GPUs of capability 7.x; else float32) | float32 | mixed_bfloat16 | "
+                "mixed_float16 (loss scaling)")
     jit_compile: bool = _setting(False, "XLA-compile the training step")
     checkpoint_every: int = _setting(50, "steps between fault-tolerance backups")
     early_stopping_patience: int = _setting(2, "epochs without a better validation nDCG@10 before stopping")

@@ -53,7 +53,10 @@ def train(config, progress=True, strategy=None, callbacks=()):
         callbacks: extra Keras callbacks, run after tfsearch's own.
 
     Returns:
-        The report (dict): steps, epochs, history, best validation, speed.
+        The report (dict): steps, epochs, history, best validation, speed,
+        and `precision`: `{"given": config.mixed_precision, "policy": the Keras
+        policy trained with, "reason": why}` (`"auto"` is resolved once, at the
+        start, from this machine; `train_config.json` keeps `"auto"`).
 
     Raises:
         FileExistsError: the output folder holds files that are not a run's.
@@ -83,6 +86,7 @@ def train(config, progress=True, strategy=None, callbacks=()):
     if chief:
         atomic_write_text(output / CONFIG_FILE, json.dumps(config.to_dict(), indent=2) + "\n")
     check_backup(output / BACKUP_DIR)
+    precision = _precision(config)
     tf.keras.utils.set_random_seed(config.seed)
     started = time.perf_counter()
 
@@ -91,11 +95,13 @@ def train(config, progress=True, strategy=None, callbacks=()):
     train_qrels, validation_qrels = split_queries(data.qrels(config.split), config.validation_fraction, config.seed)
     queries = data.queries()
     corpus = data.corpus()
-    model = _two_tower(config, strategy)
+    model = _two_tower(config, strategy, precision["dtype"])
+    if precision["dtype"] is None:  # None: the starting checkpoint's own policy, whatever it is
+        precision["policy"] = model.query_encoder.backbone.dtype_policy.name
     mined = _hard_negatives(config, model, output, chief, corpus, queries, train_qrels, progress)
     pairs = training_pairs(train_qrels, queries, corpus, mined, config.mined_negatives)
     steps_per_epoch = pairs.steps_per_epoch(config.batch_size)
-    _compile(model, config, strategy, total_steps=steps_per_epoch * config.epochs)
+    _compile(model, config, strategy, total_steps=steps_per_epoch * config.epochs, policy=precision["policy"])
 
     # Callbacks and training.
     speed = TrainingSpeed(config.batch_size)
@@ -135,6 +141,7 @@ def train(config, progress=True, strategy=None, callbacks=()):
         "examples_per_second": speed.examples_per_second,
         "seconds": time.perf_counter() - started,
         "num_replicas": strategy.num_replicas_in_sync,
+        "precision": {k: precision[k] for k in ("given", "policy", "reason")},
         "weights_fingerprint": model_fingerprint(model.query_encoder),
         "final_weights_sha": _weights_digest(model),
     }
@@ -146,7 +153,24 @@ def train(config, progress=True, strategy=None, callbacks=()):
     return report
 
 
-def _two_tower(config, strategy):
+def _precision(config):
+    """`config.mixed_precision` resolved once for the run: `{"given", "policy", "reason", "dtype"}` (logged).
+
+    `policy` is the Keras policy trained with ("float32", "mixed_bfloat16" or
+    "mixed_float16"), recorded in the report; `dtype` is what the towers are
+    loaded with (None: the starting checkpoint's own policy, which `train`
+    then records as `policy`).
+    """
+    from tfsearch.utils.precision import AUTO, resolve_precision
+
+    policy, reason = resolve_precision(config.mixed_precision, argument="mixed_precision")
+    dtype = policy if policy is not None or config.mixed_precision is None else "float32"
+    if config.mixed_precision == AUTO:
+        print(f"precision: {policy or 'float32'} ({reason})", flush=True)
+    return {"given": config.mixed_precision, "policy": policy or "float32", "reason": reason, "dtype": dtype}
+
+
+def _two_tower(config, strategy, dtype=None):
     """The `TwoTower` model to fine-tune, built under `strategy`: one shared encoder or two copies."""
     from tfsearch.models.bert_encoder import BertEncoder
     from tfsearch.models.two_tower import TwoTower
@@ -154,7 +178,7 @@ def _two_tower(config, strategy):
     with strategy.scope():
         def encoder():
             return BertEncoder.from_pretrained(config.model, sequence_length=config.max_length,
-                                               projection_dim=config.projection_dim, dtype=config.mixed_precision)
+                                               projection_dim=config.projection_dim, dtype=dtype)
 
         return TwoTower(encoder(), None if config.shared_towers else encoder(), temperature=config.temperature,
                         remove_accidental_hits=config.remove_accidental_hits,
@@ -183,15 +207,18 @@ def _hard_negatives(config, model, output, chief, corpus, queries, train_qrels, 
     return mined
 
 
-def _compile(model, config, strategy, total_steps):
-    """AdamW (no weight decay on LayerNorm and biases) with warm-up and linear decay; loss scaling for float16."""
+def _compile(model, config, strategy, total_steps, policy=None):
+    """AdamW (no weight decay on LayerNorm and biases) with warm-up and linear decay; loss scaling for float16.
+
+    `policy` is the resolved precision (`_precision`); None reads `config.mixed_precision` as given.
+    """
     from tfsearch.training.learning_rate import WarmupLinearDecay
 
     schedule = WarmupLinearDecay(config.learning_rate, int(round(config.warmup_fraction * total_steps)), total_steps)
     with strategy.scope():
         optimizer = tf.keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
         optimizer.exclude_from_weight_decay(var_names=["LayerNorm", "bias"])
-        if config.mixed_precision == "mixed_float16":
+        if (policy or config.mixed_precision) == "mixed_float16":
             optimizer = tf.keras.mixed_precision.LossScaleOptimizer(optimizer)
         model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
 

@@ -3,13 +3,15 @@
 - `atomic`: atomic file and folder writes;
 - `folder_files`: the ids and JSON metadata files of tfsearch folders;
 - `format_errors`: `FileFormatError`, the "path:line: problem" base error;
-- `lazy_exports`: package exports imported on first use.
+- `lazy_exports`: package exports imported on first use;
+- `precision`: the compute precision chosen from the hardware (`resolve_precision`).
 """
 
 from tfsearch.utils.atomic import atomic_directory, atomic_file, atomic_write_text
 from tfsearch.utils.folder_files import IDS_FILE, read_ids, read_metadata, write_ids, write_metadata
 from tfsearch.utils.format_errors import FileFormatError
 from tfsearch.utils.lazy_exports import lazy_exports
+from tfsearch.utils.precision import choose_policy, resolve_precision
 
 __all__ = [
     "IDS_FILE",
@@ -17,9 +19,11 @@ __all__ = [
     "atomic_directory",
     "atomic_file",
     "atomic_write_text",
+    "choose_policy",
     "lazy_exports",
     "read_ids",
     "read_metadata",
+    "resolve_precision",
     "write_ids",
     "write_metadata",
 ]
