@@ -24,6 +24,7 @@ INSTALL_REQUIRES = [
     "PyStemmer>=2.2",  # English stemming for BM25
     "fastapi>=0.115",  # tfsearch serve
     "uvicorn>=0.30",
+    "prometheus-client>=0.20",  # tfsearch serve: /monitoring/prometheus/metrics
 ]
 
 EXTRAS_REQUIRE = {

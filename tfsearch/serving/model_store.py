@@ -24,6 +24,9 @@ class LoadedVersion:
     def signature(self, name):
         return self.model.signatures[name]
 
+    def has_signature(self, name):
+        return name in self.model.signatures
+
     @property
     def max_k(self):
         """The largest `k` a request may ask for: the export's `max_k` (its metadata).
