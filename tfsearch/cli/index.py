@@ -1,4 +1,4 @@
-"""`tfsearch index build`: encode a BEIR corpus and write an index folder (exact, int8 or ScaNN)."""
+"""`tfsearch index build`: encode a BEIR corpus and write an index folder (exact, int8 or ScaNN; auto by size)."""
 
 import pathlib
 
@@ -6,39 +6,84 @@ from tfsearch.cli.arg_types import fraction, positive_int
 from tfsearch.cli.common import add_model_flags, load_encoder
 
 
+def _judged_split(data, requested):
+    """The split whose judged queries check a ScaNN build's nDCG@10: `requested`, or train, dev, test (first found)."""
+    if requested == "none":
+        return None
+    if requested is not None:
+        if requested not in data.splits:
+            raise ValueError(f"--judged-split {requested}: {data.path} has qrels for {data.splits or 'no split'}.")
+        return requested
+    return next((s for s in ("train", "dev", "test") if s in data.splits), None)
+
+
+def _build_scann(args, data, encoder, embeddings, doc_ids):
+    """ScaNN: nDCG@10-checked on held-out judged queries where there are some (and no --target-recall)."""
+    from tfsearch.eval.index_quality import NDCG_TOLERANCE, build_scann_within_ndcg, format_ndcg_guard
+    from tfsearch.index.index_building import build_index
+    from tfsearch.index.scann_tuning import DEFAULT_TARGET_RECALL
+    from tfsearch.models.batch_encoding import encode_texts
+
+    def encode(texts, what):
+        return encode_texts(encoder, texts, batch_size=args.batch_size, progress=not args.no_progress,
+                            description=f"encoding {what}") if texts else None
+
+    queries = data.queries()
+    split = _judged_split(data, args.judged_split) if args.target_recall is None else None
+    if split is not None:
+        qrels = {q: judged for q, judged in data.qrels(split).items() if q in queries}
+        judged_ids = sorted(qrels)
+        others = [q for q in queries if q not in qrels][: max(0, 500 - len(judged_ids) // 2)]
+        vectors = encode([queries[q].text for q in judged_ids + others], "judged and tuning queries")
+        print(f"Tuning ScaNN for recall@{args.k}, raising the target until nDCG@10 on held-out judged {split} "
+              f"queries is within {NDCG_TOLERANCE} of exact search ...", flush=True)
+        index, report = build_scann_within_ndcg(embeddings, doc_ids, qrels, dict(zip(judged_ids, vectors)), k=args.k,
+                                                extra_tuning_queries=vectors[len(judged_ids):] if others else None)
+        report["ndcg_guard"]["split"] = split
+        return index, report, format_ndcg_guard(report["ndcg_guard"])
+    target = DEFAULT_TARGET_RECALL if args.target_recall is None else args.target_recall
+    texts = [q.text for q in queries.values()][:500]
+    print(f"Tuning ScaNN for recall@{args.k} >= {target} on {len(texts) or 'sampled'} queries"
+          + (" (no judged queries: the default target, measured on SciFact)" if args.target_recall is None else "")
+          + " ...", flush=True)
+    index, report = build_index(embeddings, doc_ids, backend="scann", k=args.k, target_recall=target,
+                                tuning_queries=encode(texts, "tuning queries"))
+    return index, report, None
+
+
 def cmd_index_build(args):
     from tfsearch.data.beir import BeirDataset
     from tfsearch.data.pipelines import corpus_dataset
-    from tfsearch.index.index_building import build_index
+    from tfsearch.index.index_building import build_index, choose_backend
     from tfsearch.index.scann_tuning import format_tuning_report
-    from tfsearch.models.batch_encoding import encode_dataset, encode_texts
+    from tfsearch.models.batch_encoding import encode_dataset
     from tfsearch.models.fingerprint import model_fingerprint
 
     if pathlib.Path(args.output).exists() and not args.overwrite:
         raise FileExistsError(f"{args.output} already exists; choose another path or pass --overwrite.")
     data = BeirDataset(args.data)
     total = data.count_documents()  # validates the corpus before the slow part
+    quantization = None if args.quantization == "none" else args.quantization
+    choice = choose_backend(total, args.backend, quantization)  # an int8 + ScaNN error comes before encoding
+    print(f"Backend: {choice['reason']}", flush=True)
     encoder = load_encoder(args.model, args.max_length, precision=args.precision)
     doc_ids, embeddings = encode_dataset(encoder, corpus_dataset(data), batch_size=args.batch_size, total=total,
                                          progress=not args.no_progress, description="encoding corpus")
-    tuning_queries = None
-    if args.backend == "scann":
-        queries = [q.text for q in data.queries().values()][:500]
-        if queries:
-            tuning_queries = encode_texts(encoder, queries, batch_size=args.batch_size,
-                                          progress=not args.no_progress, description="encoding tuning queries")
-        print(f"Tuning ScaNN for recall@{args.k} >= {args.target_recall} on {len(queries) or 'sampled'} queries ...",
-              flush=True)
-    index, report = build_index(embeddings, doc_ids, backend=args.backend, k=args.k, target_recall=args.target_recall,
-                                tuning_queries=tuning_queries,
-                                quantization=None if args.quantization == "none" else args.quantization)
+    guard_line = None
+    if choice["backend"] == "scann":
+        index, report, guard_line = _build_scann(args, data, encoder, embeddings, doc_ids)
+    else:
+        index, report = build_index(embeddings, doc_ids, backend="brute_force", k=args.k, quantization=quantization)
     metadata = {"encoder_fingerprint": model_fingerprint(encoder), "model": args.model, "data": str(data.path),
-                "max_length": args.max_length, "precision": encoder.backbone.compute_dtype, "tuning": report}
+                "max_length": args.max_length, "precision": encoder.backbone.compute_dtype, "tuning": report,
+                "backend_choice": choice}
     index.save(args.output, metadata=metadata, overwrite=args.overwrite)
-    flavour = args.backend + (f" ({args.quantization})" if args.quantization != "none" else "")
+    flavour = choice["backend"] + (f" ({args.quantization})" if args.quantization != "none" else "")
     print(f"Wrote {flavour} index of {index.num_documents} documents to {args.output}")
     if report:
         print(format_tuning_report(report))
+    if guard_line:
+        print(guard_line)
     return 0
 
 
@@ -52,13 +97,21 @@ def add_parser(subparsers):
                                          "the encoder's fingerprint and, for ScaNN, the tuning report.")
     b.add_argument("--data", required=True, help="BEIR folder")
     b.add_argument("--output", required=True, help="index folder to create")
-    b.add_argument("--backend", choices=["brute_force", "scann"], default="brute_force",
-                   help="brute_force: exact, core TF ops (stock TF Serving); scann: approximate, needs ScaNN ops")
+    b.add_argument("--backend", choices=["auto", "brute_force", "scann"], default="auto",
+                   help="auto (default): exact search below the corpus size where ScaNN is measured to be twice as "
+                        "fast (AUTO_SCANN_MIN_DOCUMENTS, bench/results/backend_crossover.json), ScaNN from there; "
+                        "brute_force: exact, core TF ops (stock TF Serving); scann: approximate, needs ScaNN ops")
     b.add_argument("--quantization", choices=["none", "int8"], default="none",
-                   help="brute_force: int8 scans int8 codes, then re-scores a shortlist exactly (default: none)")
+                   help="brute_force: int8 scans int8 codes, then re-scores a shortlist exactly (default: none); "
+                        "an error where ScaNN is chosen, by name or by auto")
     add_model_flags(b)
-    b.add_argument("--target-recall", type=fraction, default=0.95,
-                   help="ScaNN: recall@k against exact search to reach at the highest speed (default: 0.95)")
+    b.add_argument("--target-recall", type=fraction, default=None,
+                   help="ScaNN: recall@k against exact search to reach at the highest speed. Default: the lowest "
+                        "of 0.99, 0.995, 0.999 keeping nDCG@10 within 0.005 of exact search on held-out judged "
+                        "queries (--judged-split), or without judged queries 0.99 (measured on SciFact)")
+    b.add_argument("--judged-split", default=None,
+                   help="ScaNN without --target-recall: the qrels split whose queries (half held out) check "
+                        "nDCG@10; default train, dev or test, the first present; none: skip the check")
     b.add_argument("-k", type=positive_int, default=10, help="results per query; recall is recall@k (default: 10)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing index folder")
     b.add_argument("--no-progress", action="store_true", help="hide progress bars")

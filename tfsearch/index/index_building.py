@@ -12,38 +12,86 @@ from tfsearch.index.index_files import read_index_meta
 from tfsearch.index.scann_index import INDEX_FORMAT as SCANN_FORMAT
 from tfsearch.index.scann_index import ScannIndex
 
-BACKENDS = ("brute_force", "scann")
+BACKENDS = ("auto", "brute_force", "scann")
 _MAX_REBUILDS = 3
+
+# `backend="auto"` picks ScaNN from this many documents, exact search below:
+# the smallest measured corpus size where tuned ScaNN serves 64-query batches at
+# least twice as fast as exact float32 search (`python bench/backend_crossover.py`,
+# bench/results/backend_crossover.json; docs/guides/indexes.md).
+AUTO_SCANN_MIN_DOCUMENTS = 30_000
 
 
 class EncoderMismatchError(ValueError):
     """Raised when an index is used with an encoder other than the one that built it."""
 
 
-def build_index(embeddings, identifiers, backend="brute_force", k=10, target_recall=0.95, tuning_queries=None,
+def choose_backend(num_documents, backend="auto", quantization=None):
+    """Resolves `backend` (`"auto"`, `"brute_force"` or `"scann"`) for a corpus of `num_documents`.
+
+    `"auto"` is exact search (`brute_force`) below `AUTO_SCANN_MIN_DOCUMENTS`,
+    where it is fast enough and loses nothing, and ScaNN at and above it.
+    `quantization="int8"` is a flavour of exact search: with `"auto"` it is an
+    error where ScaNN is chosen (ScaNN quantises by itself).
+
+    Returns:
+        dict: `backend` (the one to build), `requested`, `num_documents`,
+        `threshold` and `reason` (one line, printed by `tfsearch index build`).
+
+    Example:
+    ```python
+    choose_backend(5183)["reason"]
+    # "5,183 documents < 30,000 (crossover measured in bench/results/backend_crossover.json): exact search"
+    ```
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"`backend` must be one of {BACKENDS}, got {backend!r}.")
+    threshold = AUTO_SCANN_MIN_DOCUMENTS
+    where = "crossover measured in bench/results/backend_crossover.json"
+    if backend != "auto":
+        chosen, reason = backend, f"{backend} requested"
+    elif num_documents < threshold:
+        chosen, reason = "brute_force", f"{num_documents:,} documents < {threshold:,} ({where}): exact search"
+    else:
+        chosen, reason = "scann", f"{num_documents:,} documents >= {threshold:,} ({where}): ScaNN"
+    if quantization is not None and chosen != "brute_force":
+        raise ValueError(f"`quantization` applies to the brute_force backend (ScaNN quantises by itself), got "
+                         f"{quantization!r} with backend {chosen!r}"
+                         + (f" ({reason}); request backend brute_force for int8." if backend == "auto" else "."))
+    return {"backend": chosen, "requested": backend, "num_documents": int(num_documents), "threshold": threshold,
+            "reason": reason}
+
+
+def build_index(embeddings, identifiers, backend="brute_force", k=10, target_recall=None, tuning_queries=None,
                 progress=False, quantization=None):
     """Builds an index of `backend` over `[num_documents, dim]` embeddings.
+
+    `backend="auto"` chooses by corpus size (`choose_backend`): exact search
+    below `AUTO_SCANN_MIN_DOCUMENTS`, ScaNN at and above.
 
     `quantization="int8"` selects `brute_force`'s int8 scan with exact
     re-scoring (ScaNN quantises by itself, with asymmetric hashing).
 
     For `scann`, parameters are tuned on `tuning_queries` (`[num_queries, dim]`)
     to reach `target_recall` recall@k against exact search at the highest
-    throughput (`tune_scann`); without tuning queries, up to 500 documents
-    serve as queries.
+    throughput (`tune_scann`); None is `DEFAULT_TARGET_RECALL`, the target
+    measured to keep SciFact's nDCG@10 within 0.005 of exact search
+    (bench/results/scann_target.json). Without tuning queries, up to 500
+    documents serve as queries.
 
     Returns:
         `(index, report)`: the index and a JSON-serialisable dict of what was
-        chosen (None for `brute_force`).
+        chosen: None for `brute_force` requested by name; with `"auto"`, the
+        dict has `choice` (`choose_backend`'s) and, for ScaNN, the tuning.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"`backend` must be one of {BACKENDS}, got {backend!r}.")
-    if quantization is not None and backend != "brute_force":
-        raise ValueError(f"`quantization` applies to the brute_force backend (ScaNN quantises by itself), got "
-                         f"{quantization!r} with backend {backend!r}.")
+    from tfsearch.index.scann_tuning import DEFAULT_TARGET_RECALL
+
+    choice = choose_backend(len(embeddings), backend, quantization)
+    target_recall = DEFAULT_TARGET_RECALL if target_recall is None else target_recall
     embeddings = np.ascontiguousarray(embeddings, np.float32)
-    if backend == "brute_force":
-        return BruteForceIndex(k=k, quantization=quantization).index(embeddings, identifiers), None
+    if choice["backend"] == "brute_force":
+        index = BruteForceIndex(k=k, quantization=quantization).index(embeddings, identifiers)
+        return index, ({"choice": choice} if backend == "auto" else None)
 
     from tfsearch.index.scann_tuning import exact_neighbours, recall_at_k, release_freed_memory, tune_scann
 
@@ -76,6 +124,8 @@ def build_index(embeddings, identifiers, backend="brute_force", k=10, target_rec
             num_reordering_candidates=min(len(embeddings), int(math.ceil(params.num_reordering_candidates * 1.5))),
         )
     report["built_recall"] = recall
+    if backend == "auto":
+        report["choice"] = choice
     return index, report
 
 
