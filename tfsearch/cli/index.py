@@ -19,30 +19,23 @@ def _judged_split(data, requested):
 
 def _build_scann(args, data, encoder, embeddings, doc_ids):
     """ScaNN: nDCG@10-checked on held-out judged queries where there are some (and no --target-recall)."""
-    from tfsearch.eval.index_quality import NDCG_TOLERANCE, build_scann_within_ndcg, format_ndcg_guard
+    from tfsearch.eval.index_quality import NDCG_TOLERANCE, build_scann_for_beir, format_ndcg_guard
     from tfsearch.index.index_building import build_index
     from tfsearch.index.scann_tuning import DEFAULT_TARGET_RECALL
     from tfsearch.models.batch_encoding import encode_texts
 
-    def encode(texts, what):
+    def encode(texts, what="judged and tuning queries"):
         return encode_texts(encoder, texts, batch_size=args.batch_size, progress=not args.no_progress,
                             description=f"encoding {what}") if texts else None
 
-    queries = data.queries()
     split = _judged_split(data, args.judged_split) if args.target_recall is None else None
     if split is not None:
-        qrels = {q: judged for q, judged in data.qrels(split).items() if q in queries}
-        judged_ids = sorted(qrels)
-        others = [q for q in queries if q not in qrels][: max(0, 500 - len(judged_ids) // 2)]
-        vectors = encode([queries[q].text for q in judged_ids + others], "judged and tuning queries")
         print(f"Tuning ScaNN for recall@{args.k}, raising the target until nDCG@10 on held-out judged {split} "
               f"queries is within {NDCG_TOLERANCE} of exact search ...", flush=True)
-        index, report = build_scann_within_ndcg(embeddings, doc_ids, qrels, dict(zip(judged_ids, vectors)), k=args.k,
-                                                extra_tuning_queries=vectors[len(judged_ids):] if others else None)
-        report["ndcg_guard"]["split"] = split
+        index, report = build_scann_for_beir(data, split, encode, embeddings, doc_ids, k=args.k)
         return index, report, format_ndcg_guard(report["ndcg_guard"])
     target = DEFAULT_TARGET_RECALL if args.target_recall is None else args.target_recall
-    texts = [q.text for q in queries.values()][:500]
+    texts = [q.text for q in data.queries().values()][:500]
     print(f"Tuning ScaNN for recall@{args.k} >= {target} on {len(texts) or 'sampled'} queries"
           + (" (no judged queries: the default target, measured on SciFact)" if args.target_recall is None else "")
           + " ...", flush=True)

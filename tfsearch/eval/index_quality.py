@@ -101,6 +101,42 @@ def build_scann_within_ndcg(embeddings, identifiers, qrels, query_embeddings, k=
     return index, report
 
 
+def build_scann_for_beir(data, split, encode, embeddings, identifiers, k=10, num_tuning_queries=500, log=print):
+    """`build_scann_within_ndcg` over a BEIR split: its judged queries check nDCG@10, others help tune recall.
+
+    Args:
+        data: `BeirDataset` whose corpus `embeddings` and `identifiers` hold.
+        split: str. The qrels split of the judged queries.
+        encode: callable, a list of query texts -> `[n, dim]` embeddings.
+        embeddings: `[num_documents, dim]` document embeddings.
+        identifiers: the documents' ids, in the rows' order.
+        k: int. The index's number of results; recall is recall@k.
+        num_tuning_queries: int. Unjudged queries fill the tuning set up to
+            about this many (half the judged ones are held out).
+        log: callable for the per-target lines.
+
+    Returns:
+        `(index, report)` as `build_scann_within_ndcg`, with the split in
+        `report["ndcg_guard"]["split"]`.
+
+    Example:
+    ```python
+    index, report = build_scann_for_beir(BeirDataset("path/to/scifact"), "train", encode, embeddings, ids)
+    print(format_ndcg_guard(report["ndcg_guard"]))
+    ```
+    """
+    queries = data.queries()
+    qrels = {q: judged for q, judged in data.qrels(split).items() if q in queries}
+    judged_ids = sorted(qrels)
+    others = [q for q in queries if q not in qrels][: max(0, num_tuning_queries - len(judged_ids) // 2)]
+    vectors = encode([queries[q].text for q in judged_ids + others])
+    index, report = build_scann_within_ndcg(embeddings, identifiers, qrels, dict(zip(judged_ids, vectors)), k=k,
+                                            extra_tuning_queries=vectors[len(judged_ids):] if others else None,
+                                            log=log)
+    report["ndcg_guard"]["split"] = split
+    return index, report
+
+
 def format_ndcg_guard(guard):
     """One line saying which target the nDCG@10 check chose (printed by `tfsearch index build`)."""
     last = guard["tried"][-1]
