@@ -1,22 +1,31 @@
-"""Closed-loop load on loopback against `tfsearch serve` with the SciFact index.
+"""Closed-loop load on loopback against `tfsearch serve` with the SciFact index: batching, gRPC, cache, switches.
 
 Builds (once; cached in bench/.cache/serve) the exact SciFact index with the
-pretrained model and its SavedModel export, starts `tfsearch serve` in its own
-process, then measures:
-- one client, one request at a time: latency of `GET /search` (k=10,
-  diversity 0.3) and of TensorFlow Serving's `POST /v1/models/scifact:predict`,
-  HTTP included (p50, p90, p99);
-- `--clients` concurrent clients with keep-alive connections, each sending
-  `--requests` `GET /search` requests back to back: throughput, p50 and p99
-  latency, errors (any answer other than 200);
-- the server's resident memory before and after the load, and sampled every
-  2 s during it: growth over the last three quarters of the load (after the
-  16 connections' threads and buffers exist) tells a leak from warm-up.
+pretrained model and its SavedModel export, then starts `tfsearch serve` in
+its own process for each server set-up and measures, in one run:
 
-Writes `bench/results/serve.json` (atomically).
+1. **Batching off and on, REST and gRPC, 1, 4 and 16 clients**: each client
+   is one keep-alive connection (REST: `POST /v1/models/scifact:predict`;
+   gRPC: TensorFlow Serving's `PredictionService/Predict` through the
+   `tensorflow-serving-api` stub) sending one query (k 10, diversity 0.3)
+   at a time for `--seconds`: throughput, p50 and p99 latency, errors (any
+   answer but 200 / OK) and the server's resident memory. Batching off is
+   `--max-batch-size 0` (each request its own signature call, in a thread
+   of its own); on is `tfsearch serve`'s default (the export's
+   `batching_params.pbtxt` batch size and `--batch-timeout-micros`).
+2. **Cache**: 16 REST clients draw queries from 1,000 distinct SciFact
+   queries with Zipf-distributed popularity (exponent `--zipf`), against a
+   server without and with `--cache-size 10000`: throughput, p50, hit rate
+   (the server's Prometheus counters).
+3. **Version switches under load**: 16 clients on `/search` while a new
+   version is published twice (a copy of the served version, written under
+   a temporary name and renamed, as `tfsearch export` does): failed requests,
+   the slowest request, and the versions that answered.
+
+Writes `bench/results/serve.json` (atomically); `docs/benchmarks.md` quotes it.
 
 Usage:
-    python bench/serve.py [--clients 16] [--requests 2000] [--data ../shared/data/scifact]
+    python bench/serve.py [--seconds 8] [--data ../shared/data/scifact]
 """
 
 import argparse
@@ -24,6 +33,8 @@ import http.client
 import json
 import os
 import pathlib
+import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -44,6 +55,9 @@ from bench_common import (  # noqa: E402
 )
 
 SERVE_CACHE = CACHE / "serve"
+MODEL = "scifact"
+CLIENT_COUNTS = (1, 4, 16)
+K, DIVERSITY = 10, 0.3
 
 
 def tfsearch(*args):
@@ -51,136 +65,283 @@ def tfsearch(*args):
     subprocess.run([sys.executable, "-m", "tfsearch.cli", *args], cwd=REPO, env=env, check=True)
 
 
-class Client:
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`tfsearch serve` in its own process, REST and gRPC on free ports."""
+
+    def __init__(self, base, *flags):
+        self.port, self.grpc_port = free_port(), free_port()
+        self.flags = list(flags)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tfsearch.cli", "serve", "--model-base-path", str(base), "--port", str(self.port),
+             "--grpc-port", str(self.grpc_port), "--poll-seconds", "0.5", *flags],
+            cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                if RestClient(self.port).get(f"/v1/models/{MODEL}")[0] == 200:
+                    return
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"tfsearch serve {' '.join(flags)} did not start: {self.process.stderr.read()}")
+            time.sleep(0.5)
+
+    def rss(self):
+        return rss_bytes(self.process.pid)
+
+    def metric(self, name, **labels):
+        """The sum of a Prometheus sample's values over the series matching `labels`."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        _, text = RestClient(self.port).get("/monitoring/prometheus/metrics")
+        return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
+                   if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+class RestClient:
     """One keep-alive HTTP connection."""
 
     def __init__(self, port):
+        self.port = port
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
     def get(self, path):
         self.connection.request("GET", path)
         response = self.connection.getresponse()
-        response.read()
-        return response.status
+        return response.status, response.read().decode("utf-8")
 
-    def post(self, path, body):
-        self.connection.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+    def predict(self, query):
+        body = json.dumps({"inputs": {"queries": [query], "k": K, "diversity": DIVERSITY}})
+        self.connection.request("POST", f"/v1/models/{MODEL}:predict", body=body,
+                                headers={"Content-Type": "application/json"})
         response = self.connection.getresponse()
         response.read()
-        return response.status
+        return response.status == 200
+
+    def search(self, query):
+        """`(ok, model_version)` of one `/search`."""
+        status, text = self.get("/search?" + urllib.parse.urlencode({"q": query, "k": K, "diversity": DIVERSITY}))
+        return status == 200, json.loads(text).get("model_version") if status == 200 else None
+
+
+class GrpcClient:
+    """One gRPC channel with TensorFlow Serving's `PredictionService` stub."""
+
+    def __init__(self, port):
+        import grpc
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+        self._tf, self._predict_pb2 = tf, predict_pb2
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self._k = tf.make_tensor_proto(K, dtype=tf.int32)
+        self._diversity = tf.make_tensor_proto(DIVERSITY, dtype=tf.float32)
+
+    def predict(self, query):
+        import grpc
+
+        request = self._predict_pb2.PredictRequest()
+        request.model_spec.name = MODEL
+        request.inputs["queries"].CopyFrom(self._tf.make_tensor_proto([query], dtype=self._tf.string))
+        request.inputs["k"].CopyFrom(self._k)
+        request.inputs["diversity"].CopyFrom(self._diversity)
+        try:
+            self.stub.Predict(request, timeout=60)
+            return True
+        except grpc.RpcError:
+            return False
+
+
+def closed_loop(make_client, clients, seconds, pick_query, call="predict"):
+    """`clients` threads, each with its own client, calling back to back for `seconds`; the figures."""
+    latencies = [[] for _ in range(clients)]
+    errors = [0] * clients
+    answers = [[] for _ in range(clients)]
+    ready = threading.Barrier(clients + 1)
+    stop_at = [None]
+
+    def run(c):
+        client, rng = make_client(), random.Random(c)
+        ready.wait()
+        while time.perf_counter() < stop_at[0]:
+            query = pick_query(rng)
+            start = time.perf_counter()
+            try:
+                result = getattr(client, call)(query)
+            except (OSError, http.client.HTTPException):
+                result, client = False, make_client()
+            latencies[c].append(time.perf_counter() - start)
+            ok = result[0] if isinstance(result, tuple) else result
+            errors[c] += not ok
+            if isinstance(result, tuple):
+                answers[c].append(result[1])
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in range(clients)]
+    for thread in threads:
+        thread.start()
+    stop_at[0] = time.perf_counter() + seconds
+    start = time.perf_counter()
+    ready.wait()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    flat = [x for per_client in latencies for x in per_client]
+    figures = {"clients": clients, "requests": len(flat), "seconds": round(elapsed, 1),
+               "requests_per_second": round(len(flat) / elapsed, 1), "errors": sum(errors),
+               "max_ms": round(max(flat) * 1000, 1), **percentiles(flat, (50, 99))}
+    return figures, [a for per_client in answers for a in per_client]
+
+
+def load_grid(base, queries, seconds):
+    """Part 1: `{"off"|"on": {"rest"|"grpc": {clients: figures}}, memory}`."""
+    grid, memory = {}, {}
+    pick = lambda rng: rng.choice(queries)  # noqa: E731
+    for mode, flags in (("off", ("--max-batch-size", "0")), ("on", ())):
+        server = Server(base, *flags)
+        try:
+            closed_loop(lambda: RestClient(server.port), 4, 3, pick)  # warm-up: first calls of each shape
+            memory[mode] = {"before_bytes": server.rss()}
+            grid[mode] = {}
+            for protocol, make in (("rest", lambda: RestClient(server.port)),
+                                   ("grpc", lambda: GrpcClient(server.grpc_port))):
+                grid[mode][protocol] = {}
+                for clients in CLIENT_COUNTS:
+                    figures, _ = closed_loop(make, clients, seconds, pick)
+                    grid[mode][protocol][str(clients)] = figures
+                    print(f"batching {mode}, {protocol}, {clients:2d} clients: {figures['requests_per_second']:7.1f} "
+                          f"requests/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, "
+                          f"{figures['errors']} errors", flush=True)
+            memory[mode]["after_bytes"] = server.rss()
+        finally:
+            server.stop()
+    return grid, memory
+
+
+def cache_workload(base, queries, seconds, exponent, cache_size=10_000, distinct=1000):
+    """Part 2: Zipf-popular queries without and with the result cache."""
+    pool = queries[:distinct]
+    weights = [1.0 / (rank + 1) ** exponent for rank in range(len(pool))]
+    cumulative, total = [], 0.0
+    for w in weights:
+        total += w
+        cumulative.append(total)
+    pick = lambda rng: pool[min(len(pool) - 1, _bisect(cumulative, rng.random() * total))]  # noqa: E731
+    result = {"distinct_queries": len(pool), "zipf_exponent": exponent, "clients": 16}
+    for name, flags in (("without_cache", ()), ("with_cache", ("--cache-size", str(cache_size)))):
+        server = Server(base, *flags)
+        try:
+            figures, _ = closed_loop(lambda: RestClient(server.port), 16, seconds, pick)
+            hits = server.metric("tfsearch_cache_lookups_total", result="hit")
+            misses = server.metric("tfsearch_cache_lookups_total", result="miss")
+            figures["cache_hit_rate"] = round(hits / (hits + misses), 3) if hits + misses else None
+            result[name] = figures
+            print(f"Zipf {exponent}, {name}: {figures['requests_per_second']} requests/s, p50 {figures['p50_ms']} ms, "
+                  f"hit rate {figures['cache_hit_rate']}", flush=True)
+        finally:
+            server.stop()
+    result["throughput_ratio"] = round(result["with_cache"]["requests_per_second"]
+                                       / result["without_cache"]["requests_per_second"], 2)
+    return result
+
+
+def _bisect(cumulative, value):
+    import bisect
+
+    return bisect.bisect_left(cumulative, value)
+
+
+def version_switches(base, queries, seconds=40, switches=2):
+    """Part 3: 16 clients on `/search` while new versions are published; failures and the slowest request."""
+    work = SERVE_CACHE / "switching" / MODEL
+    shutil.rmtree(work.parent, ignore_errors=True)
+    first = max(int(p.name) for p in base.iterdir() if p.name.isdigit())
+    shutil.copytree(base / str(first), work / "1")
+    server = Server(work)
+    published = []
+
+    def publish():
+        for n in range(switches):
+            time.sleep(seconds / (switches + 1))
+            version = n + 2
+            tmp = work / f".tmp-{version}"
+            shutil.copytree(work / "1", tmp)
+            os.rename(tmp, work / str(version))  # what `tfsearch export` does: a reader never sees half of it
+            published.append((version, round(time.perf_counter() - start, 1)))
+
+    try:
+        start = time.perf_counter()
+        publisher = threading.Thread(target=publish)
+        publisher.start()
+        figures, versions_seen = closed_loop(lambda: RestClient(server.port), 16, seconds,
+                                             lambda rng: rng.choice(queries), call="search")
+        publisher.join()
+        figures["published_at_seconds"] = published
+        figures["versions_answering"] = sorted({v for v in versions_seen if v is not None})
+        print(f"version switches: {figures['errors']} errors of {figures['requests']}, slowest {figures['max_ms']} ms, "
+              f"versions {figures['versions_answering']}", flush=True)
+    finally:
+        server.stop()
+        shutil.rmtree(work.parent, ignore_errors=True)
+    return figures
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(SCIFACT))
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--requests", type=int, default=2000, help="requests per client")
-    parser.add_argument("--single", type=int, default=500, help="requests of the one-client latency runs")
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each load measurement")
+    parser.add_argument("--zipf", type=float, default=1.0, help="popularity exponent of the cache workload")
     parser.add_argument("--output", default=str(RESULTS / "serve.json"))
     args = parser.parse_args(argv)
 
-    index, base = SERVE_CACHE / "index", SERVE_CACHE / "saved_models" / "scifact"
+    index, base = SERVE_CACHE / "index", SERVE_CACHE / "saved_models" / MODEL
     if not (index / "index.json").is_file():
         tfsearch("index", "build", "--data", args.data, "--output", str(index), "--no-progress", "--overwrite")
     if not base.is_dir() or not any(p.name.isdigit() for p in base.iterdir()):
         tfsearch("export", "--index", str(index), "--output", str(base))
-    from tfsearch.data.beir import BeirDataset
+    queries, seen = [], set()
+    with open(pathlib.Path(args.data) / "queries.jsonl", encoding="utf-8") as f:
+        for line in f:
+            text = json.loads(line)["text"]
+            if text not in seen:
+                seen.add(text)
+                queries.append(text)
 
-    queries = [q.text for q in BeirDataset(args.data).queries("test").values()]
+    grid, memory = load_grid(base, queries, args.seconds)
+    cache = cache_workload(base, queries, 2 * args.seconds, args.zipf)
+    switching = version_switches(base, queries)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "tfsearch.cli", "serve", "--model-base-path", str(base),
-                               "--port", str(port)], cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if Client(port).get("/v1/models/scifact") == 200:
-                    break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("tfsearch serve did not start")
-            time.sleep(0.5)
+    def ratio(a, b):
+        return round(a / b, 2) if b else None
 
-        def search_path(i):
-            return "/search?" + urllib.parse.urlencode({"q": queries[i % len(queries)], "k": 10, "diversity": 0.3})
-
-        client = Client(port)
-        for i in range(50):  # warm-up
-            client.get(search_path(i))
-        memory_before = rss_bytes(server.pid)
-
-        single = {}
-        for name, call in (
-            ("search", lambda i: client.get(search_path(i))),
-            ("predict", lambda i: client.post("/v1/models/scifact:predict", {
-                "inputs": {"queries": [queries[i % len(queries)]], "k": 10, "diversity": 0.3}})),
-        ):
-            latencies, errors = [], 0
-            for i in range(args.single):
-                start = time.perf_counter()
-                errors += call(i) != 200
-                latencies.append(time.perf_counter() - start)
-            single[name] = {**percentiles(latencies, (50, 90, 99)), "errors": errors, "requests": args.single}
-            print(f"one client, {name}: p50 {single[name]['p50_ms']} ms, p99 {single[name]['p99_ms']} ms", flush=True)
-
-        latencies = [[] for _ in range(args.clients)]
-        errors = [0] * args.clients
-
-        def run(c):
-            connection = Client(port)
-            for i in range(args.requests):
-                start = time.perf_counter()
-                try:
-                    ok = connection.get(search_path(c * args.requests + i)) == 200
-                except (OSError, http.client.HTTPException):
-                    ok, connection = False, Client(port)
-                latencies[c].append(time.perf_counter() - start)
-                errors[c] += not ok
-
-        threads = [threading.Thread(target=run, args=(c,)) for c in range(args.clients)]
-        samples, sampling = [], threading.Event()
-
-        def sample():
-            while not sampling.wait(2.0):
-                samples.append((round(time.perf_counter() - start, 1), rss_bytes(server.pid)))
-
-        start = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - start
-        sampling.set()
-        sampler.join()
-        memory_after = rss_bytes(server.pid)
-        total = args.clients * args.requests
-        load = {"clients": args.clients, "requests": total, "seconds": round(elapsed, 1),
-                "requests_per_second": round(total / elapsed, 1), "errors": sum(errors),
-                **percentiles([x for per_client in latencies for x in per_client], (50, 90, 99))}
-        print(f"{args.clients} clients x {args.requests}: {load['requests_per_second']} requests/s, p50 "
-              f"{load['p50_ms']} ms, p99 {load['p99_ms']} ms, {load['errors']} errors", flush=True)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-    quarter = next((rss for t, rss in samples if t >= elapsed / 4), memory_before)
-    result = {"single_client": single, "load": load,
-              "server_memory": {"before_bytes": memory_before, "after_bytes": memory_after,
-                                "growth_bytes": memory_after - memory_before,
-                                "at_first_quarter_bytes": quarter,
-                                "growth_over_last_three_quarters_bytes": memory_after - quarter,
-                                "samples_seconds_bytes": samples},
-              "cpus": os.cpu_count(), "machine": machine_description(), "documents": 5183}
-    print(f"server memory: {memory_before / 1e6:.0f} MB before, {quarter / 1e6:.0f} MB a quarter into the load, "
-          f"{memory_after / 1e6:.0f} MB after")
+    on, off = grid["on"], grid["off"]
+    targets = {
+        "rest_16_clients_throughput_on_over_off": ratio(on["rest"]["16"]["requests_per_second"],
+                                                         off["rest"]["16"]["requests_per_second"]),
+        "grpc_16_clients_throughput_on_over_off": ratio(on["grpc"]["16"]["requests_per_second"],
+                                                         off["grpc"]["16"]["requests_per_second"]),
+        "rest_1_client_p50_ms_on": on["rest"]["1"]["p50_ms"], "rest_1_client_p50_ms_off": off["rest"]["1"]["p50_ms"],
+        "grpc_1_client_p50_ms_on": on["grpc"]["1"]["p50_ms"], "grpc_1_client_p50_ms_off": off["grpc"]["1"]["p50_ms"],
+        "errors": sum(cell["errors"] for mode in grid.values() for proto in mode.values() for cell in proto.values()),
+        "grpc_p50_not_above_rest": all(on["grpc"][c]["p50_ms"] <= on["rest"][c]["p50_ms"] for c in on["rest"]),
+        "switch_errors": switching["errors"], "switch_slowest_ms": switching["max_ms"],
+    }
+    result = {"load": grid, "server_memory": memory, "cache": cache, "version_switches": switching,
+              "targets": targets, "settings": {"k": K, "diversity": DIVERSITY, "seconds": args.seconds},
+              "documents": 5183, "cpus": os.cpu_count(), "machine": machine_description()}
     write_result(args.output, result)
+    print(json.dumps(targets, indent=1))
     print(f"Wrote {args.output}")
     return 0
 

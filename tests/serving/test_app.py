@@ -1,5 +1,6 @@
 import threading
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -26,7 +27,13 @@ def test_status_and_predict_in_tf_serving_shape(served):
     assert [r["id"] for r in client.get("/search", params={"q": "the cat"}).json()["results"]] == top5[0]
     encoded = client.post("/v1/models/tiny:predict",
                           json={"signature_name": "encode_query", "instances": ["the cat"]}).json()
-    assert len(encoded["predictions"][0]["embeddings"]) == 16
+    # One output: TensorFlow Serving gives its values without the output's name.
+    assert len(encoded["predictions"]) == 1 and len(encoded["predictions"][0]) == 16
+    np.testing.assert_allclose(encoded["predictions"][0], encoder(tf.constant(["the cat"])).numpy()[0],
+                               rtol=1e-5, atol=1e-6)
+    encoded_columns = client.post("/v1/models/tiny:predict", json={"signature_name": "encode_document",
+                                                                   "inputs": {"documents": ["a", "b"]}}).json()
+    assert list(encoded_columns) == ["outputs"] and np.asarray(encoded_columns["outputs"]).shape == (2, 16)
 
 
 def test_search_endpoint_and_page(served):
@@ -51,7 +58,6 @@ def test_search_endpoint_and_page(served):
     (("post", "/v1/models/tiny:predict", {"json": {"inputs": {"queries": ["x"], "k": 6}}}), "from 1 to 5"),
     (("post", "/v1/models/tiny:predict", {"json": {"inputs": {"queries": ["x"], "diversity": 1.5}}}), "diversity"),
     (("post", "/v1/models/tiny:predict", {"json": {"instances": ["x"], "inputs": {}}}), "exactly one"),
-    (("post", "/v1/models/other:predict", {"json": {"instances": ["x"]}}), "unknown model"),
     (("post", "/v1/models/tiny:classify", {"json": {"instances": ["x"]}}), "unknown method"),
     (("post", "/v1/models/tiny:predict", {"json": {"signature_name": "x", "instances": ["x"]}}), "signature"),
     (("post", "/v1/models/tiny:predict", {"json": {"instances": ["x" * 1001]}}), "1000 characters"),
@@ -69,6 +75,54 @@ def test_bad_input_is_a_400_with_a_message(served, request_args, message):
     response = getattr(client, method)(url, **kwargs)
     assert response.status_code == 400, response.text
     assert message in response.json()["error"]
+
+
+@pytest.mark.parametrize("request_args, message", [
+    (("post", "/v1/models/other:predict", {"json": {"instances": ["x"]}}), "unknown model"),
+    (("get", "/v1/models/other", {}), "unknown model"),
+    (("get", "/v1/models/other/metadata", {}), "unknown model"),
+    (("get", "/v1/models/tiny/versions/7", {}), "version served is 1"),
+    (("get", "/v1/models/tiny/versions/7/metadata", {}), "version served is 1"),
+    (("post", "/v1/models/tiny/versions/7:predict", {"json": {"instances": ["x"]}}), "version served is 1"),
+])
+def test_unknown_models_and_versions_are_a_404_with_a_message(served, request_args, message):
+    """As TensorFlow Serving answers them; the message names what is served."""
+    client = served[0]
+    method, url, kwargs = request_args
+    response = getattr(client, method)(url, **kwargs)
+    assert response.status_code == 404, response.text
+    assert message in response.json()["error"]
+
+
+def test_model_metadata_and_version_routes_in_tf_serving_shape(served):
+    from google.protobuf import json_format
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    from tfsearch.export.saved_model_export import read_signature_defs
+
+    client, _, _, _, base = served
+    metadata = client.get("/v1/models/tiny/metadata")
+    assert metadata.status_code == 200, metadata.text
+    body = metadata.json()
+    assert body["model_spec"] == {"name": "tiny", "signature_name": "", "version": "1"}
+    signature_defs = body["metadata"]["signature_def"]["signature_def"]
+    search = signature_defs["search"]
+    assert search["method_name"] == "tensorflow/serving/predict"  # proto field names, as TF Serving answers
+    assert search["inputs"]["queries"]["dtype"] == "DT_STRING"
+    assert set(search["outputs"]) == {"ids", "scores", "positions"}
+    assert list(signature_defs["encode_query"]["outputs"]) == ["embeddings"]
+    # Exactly the SavedModel's SignatureDefs: the JSON parses back into them.
+    parsed = json_format.ParseDict(body["metadata"]["signature_def"], get_model_metadata_pb2.SignatureDefMap())
+    assert dict(parsed.signature_def) == read_signature_defs(base / "1")
+    assert client.get("/v1/models/tiny/versions/1/metadata").json() == body
+    assert client.get("/v1/models/tiny/versions/1").json() == client.get("/v1/models/tiny").json()
+    rows = client.post("/v1/models/tiny/versions/1:predict", json={"instances": [{"queries": "the cat", "k": 2}]})
+    assert rows.status_code == 200 and len(rows.json()["predictions"][0]["ids"]) == 2, rows.text
+    assert client.post("/v1/models/tiny/versions/x:predict", json={"instances": ["x"]}).status_code == 400
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/v1/models/{model}/metadata", "/v1/models/{model}/versions/{version}",
+                 "/v1/models/{model}/versions/{version}:predict", "/v1/models/{model}:predict"):
+        assert path in paths, f"{path} is missing from the OpenAPI schema: {sorted(paths)}"
 
 
 def test_a_new_version_is_picked_up_without_failing_requests(served):
@@ -91,42 +145,3 @@ def test_a_new_version_is_picked_up_without_failing_requests(served):
     assert not failures
     assert client.get("/v1/models/tiny").json()["model_version_status"][0]["version"] == "2"
     assert client.get("/search", params={"q": "x", "k": 5}).status_code == 400  # version 2 allows k <= 4
-
-
-def test_tfsearch_serve_command_answers_over_http(served):
-    import json
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    from tests.conftest import REPO
-
-    base = served[4]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "tfsearch.cli", "serve", "--model-base-path", str(base),
-                             "--port", str(port)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/tiny", timeout=2) as response:
-                    status = json.load(response)
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
-                time.sleep(0.5)
-        assert status["model_version_status"][0]["state"] == "AVAILABLE"
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/tiny:predict",
-                                         data=json.dumps({"inputs": {"queries": ["the cat"], "k": 2}}).encode(),
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert len(json.load(response)["outputs"]["ids"][0]) == 2
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

@@ -5,7 +5,13 @@ from tfsearch.export.saved_model_export import (
     DEFAULT_BATCHING_PARAMETERS,
     batching_parameters_text,
     export_search_model,
+    read_export_info,
+    read_signature_defs,
+    read_warmup_requests,
     signature_defaults,
+    version_files,
+    version_identity,
+    version_is_complete,
     versions,
 )
 from tfsearch.export.search_module import (
@@ -29,7 +35,13 @@ __all__ = [
     "batching_parameters_text",
     "default_k",
     "export_search_model",
+    "read_export_info",
+    "read_signature_defs",
+    "read_warmup_requests",
     "saved_model_ops",
     "signature_defaults",
+    "version_files",
+    "version_identity",
+    "version_is_complete",
     "versions",
 ]

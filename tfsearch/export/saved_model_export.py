@@ -13,9 +13,18 @@ from tfsearch.export.op_audit import audit_ops, check_audit, saved_model_ops
 from tfsearch.export.search_module import DEFAULT_DIVERSITY, DEFAULT_MAX_K, DEFAULT_NUM_CANDIDATES, SearchModule
 
 EXPORT_INFO_FILE = "tfsearch_export.json"
+ASSETS_EXTRA_DIR = "assets.extra"  # TensorFlow Serving's folder of extra files (warm-up requests)
 WARMUP_FILE = "tf_serving_warmup_requests"
 TITLES_FILE = "titles.json"
 BATCHING_PARAMETERS_FILE = "batching_params.pbtxt"
+SAVED_MODEL_FILE = "saved_model.pb"
+VARIABLES_INDEX_FILE = "variables/variables.index"
+DEFAULT_WARMUP_QUERY = "example query"
+# Keys of `tfsearch_export.json` that say which export a version folder holds
+# and when it is completely there: `{relative posix path: size in bytes}` of
+# every other file of the folder, and a unique id (uuid4 hex) of the export.
+EXPORT_FILES_KEY = "files"
+EXPORT_ID_KEY = "export_id"
 _TEMPORARY_PREFIX = ".tmp-"
 
 # TensorFlow Serving's server-side batching of `search_batchable`
@@ -37,7 +46,9 @@ DEFAULT_BATCHING_PARAMETERS = {
     "max_enqueued_batches": 100,
     "allowed_batch_sizes": (1, 2, 4, 8, 16),
 }
-WARMUP_SIGNATURES = ("serving_default", "search_batchable")
+DEFAULT_SIGNATURE = "serving_default"  # TensorFlow Serving's signature for a request that names none
+BATCHABLE_SIGNATURE = "search_batchable"  # `SearchModule`'s per-query `k` and `diversity`
+WARMUP_SIGNATURES = (DEFAULT_SIGNATURE, BATCHABLE_SIGNATURE)
 _BATCHING_FIELDS = ("max_batch_size", "batch_timeout_micros", "num_batch_threads", "max_enqueued_batches")
 
 
@@ -49,19 +60,133 @@ def versions(base_path):
     return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-def signature_defaults(export_dir):
+def version_files(folder):
+    """`{relative posix path: size in bytes}` of every file under a version folder but `tfsearch_export.json`.
+
+    What `export_search_model` lists in `tfsearch_export.json` (`files`), and
+    what `version_is_complete` compares between two polls for a folder
+    without it. A file removed while the folder is walked is left out.
+    """
+    folder = pathlib.Path(folder)
+    files = {}
+    for root, _, names in os.walk(folder):  # a folder removed meanwhile is skipped, not an error
+        for name in names:
+            path = pathlib.Path(root, name)
+            relative = path.relative_to(folder).as_posix()
+            try:
+                if relative != EXPORT_INFO_FILE and path.is_file():
+                    files[relative] = path.stat().st_size
+            except OSError:  # removed meanwhile
+                continue
+    return dict(sorted(files.items()))
+
+
+def read_export_info(folder):
+    """The parsed `tfsearch_export.json` of a version folder: a dict, or None where there is none.
+
+    Raises:
+        ValueError: the file is there but is not (yet) a JSON object, e.g.
+            while it is being copied.
+    """
+    path = pathlib.Path(folder) / EXPORT_INFO_FILE
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        info = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"{path} is not JSON yet ({e}); wait for it to be written completely.") from e
+    if not isinstance(info, dict):
+        raise ValueError(f"{path} holds {type(info).__name__}, not a JSON object: rewrite it with `tfsearch export`.")
+    return info
+
+
+def version_is_complete(folder, previous_files=None):
+    """Whether a version folder is completely written, so that a server may load it.
+
+    A tfsearch export (`tfsearch_export.json`, written last, lists the
+    folder's files) is complete when its `tfsearch_export.json` parses and
+    every file it lists is there with the listed size. A SavedModel written
+    otherwise (no `tfsearch_export.json`, or an older one without `files`)
+    is complete when `saved_model.pb` and `variables/variables.index` are
+    there and its `version_files` equal `previous_files`, those of the
+    previous look (a quiet period: nothing is being copied in).
+
+    Args:
+        folder: a version folder (`base_path/<version>`).
+        previous_files: the folder's `version_files` at the previous look,
+            or None (a folder without a file list is then not complete yet).
+
+    Returns:
+        bool.
+    """
+    folder = pathlib.Path(folder)
+    try:
+        info = read_export_info(folder)
+    except (OSError, ValueError):
+        return False
+    listed = (info or {}).get(EXPORT_FILES_KEY)
+    if isinstance(listed, dict):
+        return all(_size(folder / relative) == size for relative, size in listed.items())
+    return (previous_files is not None and (folder / SAVED_MODEL_FILE).is_file()
+            and (folder / VARIABLES_INDEX_FILE).is_file() and version_files(folder) == previous_files)
+
+
+def version_identity(folder):
+    """Which export a version folder holds, to tell a republished version number from the one loaded.
+
+    Returns:
+        The `export_id` of its `tfsearch_export.json`; for a folder without
+        one, `(st_ino, st_mtime_ns)` of its `saved_model.pb`; None when
+        neither is there (the folder is gone or not a SavedModel).
+    """
+    folder = pathlib.Path(folder)
+    try:
+        export_id = (read_export_info(folder) or {}).get(EXPORT_ID_KEY)
+    except (OSError, ValueError):
+        export_id = None
+    if export_id:
+        return export_id
+    try:
+        stat = (folder / SAVED_MODEL_FILE).stat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns)
+
+
+def _size(path):
+    try:
+        return path.stat().st_size if path.is_file() else None
+    except OSError:
+        return None
+
+
+def read_signature_defs(export_dir):
+    """`{signature name: SignatureDef proto}` of a SavedModel's first MetaGraph (`saved_model.pb`)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((pathlib.Path(export_dir) / SAVED_MODEL_FILE).read_bytes())
+    return dict(proto.meta_graphs[0].signature_def)
+
+
+def signature_defaults(export_dir, signature_defs=None):
     """`{signature: {input: value}}`: the default input values stored in a SavedModel's SignatureDefs.
 
     TensorFlow Serving fills an input missing from a request with its default
     (`SignatureDef.defaults`); `tf.saved_model.load`'s signature functions do
     not, so `tfsearch serve` reads them here.
-    """
-    from tensorflow.core.protobuf import saved_model_pb2
 
-    proto = saved_model_pb2.SavedModel()
-    proto.ParseFromString((pathlib.Path(export_dir) / "saved_model.pb").read_bytes())
+    Args:
+        export_dir: the SavedModel folder.
+        signature_defs: optional `read_signature_defs(export_dir)`, already
+            read (then `saved_model.pb` is not read again).
+    """
+    if signature_defs is None:
+        signature_defs = read_signature_defs(export_dir)
     return {name: {alias: tf.make_ndarray(value).item() for alias, value in signature.defaults.items()}
-            for name, signature in proto.meta_graphs[0].signature_def.items() if signature.defaults}
+            for name, signature in signature_defs.items() if signature.defaults}
 
 
 def batching_parameters_text(parameters=None):
@@ -107,9 +232,9 @@ def batching_parameters_text(parameters=None):
 
 def export_search_model(query_encoder, index, base_path, document_encoder=None, document_embeddings=None,
                         method="mmr", num_candidates=DEFAULT_NUM_CANDIDATES, max_k=DEFAULT_MAX_K,
-                        warmup_queries=("example query",),
+                        warmup_queries=(DEFAULT_WARMUP_QUERY,),
                         metadata=None, titles=None, prf_documents=0, prf_beta=0.5, batching_parameters=None,
-                        warmup_signature="serving_default"):
+                        warmup_signature=DEFAULT_SIGNATURE):
     """Writes the next version of a search model under `base_path` (`base_path/<version>/`).
 
     The SavedModel has the signatures of `SearchModule` (`serving_default` =
@@ -120,7 +245,11 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
     warm-up requests and `batching_params.pbtxt` (TensorFlow Serving's
     per-model batching parameters) are added, and only then is the folder
     renamed to its version number: a server watching `base_path` never sees
-    a partial version.
+    a partial version. `tfsearch_export.json` is written last and lists
+    every other file of the folder with its size (`files`) and a unique
+    `export_id`, so that a version copied elsewhere file by file is known
+    complete (`version_is_complete`) and a republished version number is
+    told from the one loaded (`version_identity`).
 
     Args:
         query_encoder, document_encoder: `BertEncoder`s (the document one
@@ -169,19 +298,20 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
     flavour = module.backend
     base = pathlib.Path(base_path)
     base.mkdir(parents=True, exist_ok=True)
-    tmp = base / f"{_TEMPORARY_PREFIX}{uuid.uuid4().hex}"
+    export_id = uuid.uuid4().hex
+    tmp = base / f"{_TEMPORARY_PREFIX}{export_id}"
     try:
         options = tf.saved_model.SaveOptions(namespace_whitelist=["Scann"] if flavour == "scann" else None)
         tf.saved_model.save(module, str(tmp), signatures=module.signatures(), options=options)
         audit = audit_ops(saved_model_ops(tmp), flavour)
-        (tmp / "assets.extra").mkdir(exist_ok=True)
-        (tmp / "assets.extra" / "op_audit.json").write_text(json.dumps(audit, indent=2) + "\n")
+        (tmp / ASSETS_EXTRA_DIR).mkdir(exist_ok=True)
+        (tmp / ASSETS_EXTRA_DIR / "op_audit.json").write_text(json.dumps(audit, indent=2) + "\n")
         check_audit(audit)
-        write_warmup_requests(tmp / "assets.extra" / WARMUP_FILE, list(warmup_queries), module.default_k,
+        write_warmup_requests(tmp / ASSETS_EXTRA_DIR / WARMUP_FILE, list(warmup_queries), module.default_k,
                               module.default_diversity, signature=warmup_signature)
         (tmp / BATCHING_PARAMETERS_FILE).write_text(batching_text)
         if titles:
-            (tmp / "assets.extra" / TITLES_FILE).write_text(json.dumps(titles, ensure_ascii=False))
+            (tmp / ASSETS_EXTRA_DIR / TITLES_FILE).write_text(json.dumps(titles, ensure_ascii=False))
         info = {
             "flavour": flavour,
             "serving": ("stock TensorFlow Serving (TensorFlow + TensorFlow Text ops)" if flavour == "brute_force"
@@ -193,6 +323,8 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
             "num_documents": index.num_documents, "embedding_dim": query_encoder.embedding_dim,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "metadata": metadata or {},
+            EXPORT_ID_KEY: export_id,
+            EXPORT_FILES_KEY: version_files(tmp),  # every file is written by now
         }
         (tmp / EXPORT_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
         version = _publish(tmp, base)
@@ -215,7 +347,7 @@ def _publish(tmp, base):
     raise RuntimeError(f"Could not find a free version number under {base}.")
 
 
-def write_warmup_requests(path, queries, k, diversity=DEFAULT_DIVERSITY, signature="serving_default"):
+def write_warmup_requests(path, queries, k, diversity=DEFAULT_DIVERSITY, signature=DEFAULT_SIGNATURE):
     """TensorFlow Serving warm-up records: one `PredictionLog` per query for `signature`.
 
     Uses the `tensorflow-serving-api` protos; TensorFlow Serving replays the
@@ -233,7 +365,7 @@ def write_warmup_requests(path, queries, k, diversity=DEFAULT_DIVERSITY, signatu
 
     with tf.io.TFRecordWriter(str(path)) as writer:
         for query in queries:
-            per_query = signature == "search_batchable"
+            per_query = signature == BATCHABLE_SIGNATURE
             request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(signature_name=signature))
             request.inputs["queries"].CopyFrom(tf.make_tensor_proto([query], dtype=tf.string))
             request.inputs["k"].CopyFrom(tf.make_tensor_proto([k] if per_query else k, dtype=tf.int32))
@@ -241,3 +373,39 @@ def write_warmup_requests(path, queries, k, diversity=DEFAULT_DIVERSITY, signatu
                 tf.make_tensor_proto([diversity] if per_query else diversity, dtype=tf.float32))
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
+
+
+def read_warmup_requests(path):
+    """The requests of a TensorFlow Serving warm-up file, as a server replays them.
+
+    Args:
+        path: a TFRecord file of `PredictionLog`s
+            (`assets.extra/tf_serving_warmup_requests`, `write_warmup_requests`).
+
+    Returns:
+        list of `(signature_name, {input: numpy array})`, one per record (a
+        request without `signature_name` names `serving_default`).
+
+    Raises:
+        ValueError: a record is not a `PredictionLog` holding a
+            `predict_log` (tfsearch replays only Predict requests; rewrite
+            the file with `write_warmup_requests`).
+    """
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    requests = []
+    for number, record in enumerate(tf.data.TFRecordDataset(str(path)).as_numpy_iterator(), start=1):
+        log = prediction_log_pb2.PredictionLog()
+        try:
+            log.ParseFromString(record)
+        except Exception as e:  # protobuf's DecodeError
+            raise ValueError(f"{path}: record {number} is not a PredictionLog ({e}); "
+                             f"rewrite the file with `write_warmup_requests`.") from e
+        kind = log.WhichOneof("log_type")
+        if kind != "predict_log":
+            raise ValueError(f"{path}: record {number} holds a {kind}, but only predict_log warm-up requests are "
+                             f"replayed; rewrite the file with `write_warmup_requests`.")
+        request = log.predict_log.request
+        requests.append((request.model_spec.signature_name or DEFAULT_SIGNATURE,
+                         {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}))
+    return requests

@@ -1,131 +1,166 @@
 """`tfsearch serve`: TensorFlow Serving's REST API, a /search endpoint and a search page, on FastAPI."""
 
-import asyncio
 import contextlib
-import math
+import logging
 import pathlib
+import re
 import time
+import urllib.parse
 
 import numpy as np
-import tensorflow as tf
 
-from tfsearch.export.saved_model_export import DEFAULT_BATCHING_PARAMETERS
 from tfsearch.export.search_module import DEFAULT_K
+from tfsearch.serving.search_service import (  # noqa: F401  (BadRequest, MAX_*: this module's API since it began)
+    DEFAULT_BATCH_TIMEOUT_MICROS,
+    DEFAULT_MAX_BATCH_SIZE,
+    MAX_BATCH,
+    MAX_QUERY_CHARACTERS,
+    SEARCH_SIGNATURES,
+    TEXT_INPUTS,
+    BadRequest,
+    NotFound,
+    PredictCall,
+    check_diversity,
+    check_k,
+    check_query,
+    shown,
+)
 
-MAX_QUERY_CHARACTERS = 1000
-MAX_BATCH = 64
 MAX_REQUEST_BYTES = 1 << 20
-SIGNATURES = ("serving_default", "search", "encode_query", "encode_document")
-SEARCH_SIGNATURES = ("serving_default", "search")
+# The deepest nesting of JSON arrays and objects a request body may have (a
+# predict body needs 3); deeper ones are refused before they are parsed.
+MAX_JSON_DEPTH = 32
+SIGNATURES = ("serving_default", "search", "encode_query", "encode_document")  # those REST predicts may name
 METRICS_PATH = "/monitoring/prometheus/metrics"  # TensorFlow Serving's
-# Request batching: the export's own `batching_params.pbtxt` values (what
-# TensorFlow Serving would use for it).
-DEFAULT_MAX_BATCH_SIZE = DEFAULT_BATCHING_PARAMETERS["max_batch_size"]
-DEFAULT_BATCH_TIMEOUT_MICROS = DEFAULT_BATCHING_PARAMETERS["batch_timeout_micros"]
 _PAGE = pathlib.Path(__file__).with_name("search_page.html")
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
+_ERRORS = {"4XX": {"description": "Refused: `error` says why (bad input 400, unknown model, version or path 404, "
+                                  "wrong method 405)",
+                   "content": {"application/json": {"schema": _ERROR_SCHEMA}}}}
 
-
-class BadRequest(Exception):
-    """Answered with HTTP 400 and `{"error": message}`."""
+logger = logging.getLogger("tfsearch.serving")
 
 
 def create_app(base_path, model_name=None, poll_seconds=1.0, store=None, max_batch_size=DEFAULT_MAX_BATCH_SIZE,
-               batch_timeout_micros=DEFAULT_BATCH_TIMEOUT_MICROS):
+               batch_timeout_micros=DEFAULT_BATCH_TIMEOUT_MICROS, cache_size=0, service=None,
+               allowed_hosts=None):
     """The FastAPI application serving the newest version under `base_path`.
 
     Endpoints:
-    - `GET /v1/models/{name}`: version status, TensorFlow Serving's shape;
+    - `GET /v1/models/{name}` (and `/v1/models/{name}/versions/{v}` for the
+      version served): version status, TensorFlow Serving's shape;
+    - `GET /v1/models/{name}/metadata` (and `.../versions/{v}/metadata`):
+      the version's SignatureDefs, as TensorFlow Serving answers them;
     - `POST /v1/models/{name}:predict` (also `/v1/models/{name}/versions/{v}:predict`
-      for the current version): `{"signature_name": ..., "instances": [...]}` (row
+      for the version served): `{"signature_name": ..., "instances": [...]}` (row
       format) or `{"inputs": {...}}` (columnar), answered as TensorFlow Serving
-      answers (`predictions` / `outputs`);
+      answers (`predictions` / `outputs`; a signature with one output, like
+      `encode_query`, gets its values without the output's name);
     - `GET /search?q=...&k=10&diversity=0.3`: ids, titles and scores as JSON;
     - `GET /`: a search page with a relevance/diversity slider;
     - `GET /openapi.json`: the OpenAPI schema;
     - `GET /monitoring/prometheus/metrics`: Prometheus metrics (TensorFlow
-      Serving's path): `tfsearch_requests_total{method, route, code}`,
-      `tfsearch_request_duration_seconds{method, route}`,
-      `tfsearch_batch_size` (queries per signature call),
-      `tfsearch_batch_queue_depth` (requests waiting for a batch),
-      `tfsearch_model_version` (the version served).
+      Serving's path; `ServingMetrics` lists them).
 
-    Searches (`/search`, predicts to `search` / `serving_default`) of a
-    version with `search_batchable` go through a `RequestBatcher`: concurrent
-    requests become one signature call of up to `max_batch_size` queries,
-    after at most `batch_timeout_micros` of waiting (defaults: the export's
-    `DEFAULT_BATCHING_PARAMETERS`). `max_batch_size` 0 or 1 turns batching
-    off: each request is its own call. Every TensorFlow call runs in a
-    worker thread, never on the event loop.
-    Bad input (not JSON, wrong types, empty or over-long queries, `k` out of
-    range, `diversity` outside [0, 1], a body over 1 MiB) is answered with 400
-    and a message.
+    Searches run through a `SearchService` (shared with the gRPC front end
+    when one is given): concurrent searches of a version with
+    `search_batchable` become one signature call of up to `max_batch_size`
+    queries, after at most `batch_timeout_micros` of waiting (defaults: the
+    export's `DEFAULT_BATCHING_PARAMETERS`; 0 or 1 turns batching off), and
+    with `cache_size` > 0 answers come from an LRU result cache where they
+    can. Every TensorFlow call runs in a worker thread, never on the event
+    loop.
+    Every refusal is a JSON `{"error": message}`: bad input (not JSON, JSON
+    nested deeper than `MAX_JSON_DEPTH`, wrong types, empty or over-long
+    queries, lone surrogates or a query string that is not UTF-8, `k` out of
+    range, `diversity` outside [0, 1], a body over 1 MiB, with or without
+    `Content-Length`: a chunked body is read only up to the limit) gets 400;
+    an unknown model, version or path 404; a wrong method 405. A client that
+    disconnects while sending its body is logged in one line (logger
+    `tfsearch.serving`).
+
+    `allowed_hosts` guards against DNS rebinding (a web page whose domain
+    resolves to 127.0.0.1 reading a server on the user's machine): when it is
+    a list of host names or addresses, a request whose `Host` header names
+    another host (compared without the port and IPv6 brackets, ignoring
+    case) gets 400; `"*"` in the list allows any. None (the default, for
+    library use and tests) checks nothing. `tfsearch serve` bound to a
+    loopback address passes `["127.0.0.1", "localhost", "::1", <the bound
+    host>]` plus its `--allowed-hosts` values.
     """
-    from fastapi import FastAPI, Query, Request
+    from fastapi import FastAPI, Path, Query, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect
 
     from tfsearch.serving.model_store import ModelStore
-    from tfsearch.serving.request_batcher import RequestBatcher
+    from tfsearch.serving.search_service import SearchService
 
-    if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 0:
-        raise ValueError(f"`max_batch_size` must be an integer >= 0, got {max_batch_size!r}.")
-    store = store or ModelStore(base_path, poll_seconds=poll_seconds)
+    owns_service = service is None  # a service given is the caller's to close (the gRPC front end shares it)
+    if owns_service:
+        store = store or ModelStore(base_path, poll_seconds=poll_seconds)
+        service = SearchService(store, max_batch_size=max_batch_size, batch_timeout_micros=batch_timeout_micros,
+                                cache_size=cache_size)
+    store, metrics = service.store, service.metrics
     name = model_name or pathlib.Path(base_path).name
-    metrics = _Metrics(store)
-
-    def new_batcher():
-        if max_batch_size <= 1:
-            return None
-        return RequestBatcher(store, max_batch_size=max_batch_size, batch_timeout_micros=batch_timeout_micros,
-                              on_batch=metrics.batch_size.observe)
-
-    lifespans = []  # the servers running the app (a test may run two): the batcher stops with the last
+    allowed = None if allowed_hosts is None else {_host_of(host) for host in allowed_hosts}
+    lifespans = []  # the servers running the app (a test may run two): the service stops with the last
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        if app.state.batcher is not None and app.state.batcher.closed:
-            app.state.batcher = new_batcher()
+        service.open()
+        app.state.batcher = service.batcher
         lifespans.append(1)
         try:
             yield
         finally:
             lifespans.pop()
-            if not lifespans and app.state.batcher is not None:
-                await asyncio.to_thread(app.state.batcher.close)
+            if not lifespans and owns_service:
+                import asyncio
+
+                await asyncio.to_thread(service.close)
 
     app = FastAPI(title="tfsearch", version="0.1.0", lifespan=lifespan,
                   description=f"Semantic search with model '{name}' (TensorFlow Serving REST API compatible).")
     app.state.store = store
-    app.state.batcher = new_batcher()
+    app.state.service = service
+    app.state.batcher = service.batcher
     app.state.metrics = metrics
-    metrics.queue_depth.set_function(lambda: app.state.batcher.queue_depth if app.state.batcher else 0)
-
-    async def run_search(loaded, signature_name, texts, k, diversity):
-        """`(version, outputs)`: through the batcher, or (no batching, an older export) one call in a thread."""
-        batcher = app.state.batcher
-        if batcher is not None and not batcher.closed and loaded.has_signature("search_batchable"):
-            try:
-                return await batcher.search(texts, k, diversity)
-            except ValueError as e:  # `k` over a newer version's `max_k`
-                raise BadRequest(str(e)) from None
-
-        def call():
-            metrics.batch_size.observe(len(texts))
-            out = loaded.signature(signature_name)(queries=tf.constant(texts), k=tf.constant(k, tf.int32),
-                                                   diversity=tf.constant(diversity, tf.float32))
-            return loaded, {key: value.numpy() for key, value in out.items()}
-
-        return await asyncio.to_thread(call)
 
     @app.exception_handler(BadRequest)
     async def bad_request(request, error):
         return JSONResponse({"error": str(error)}, status_code=400)
 
+    @app.exception_handler(NotFound)
+    async def not_found(request, error):
+        return JSONResponse({"error": str(error)}, status_code=404)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request, error):
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
         return JSONResponse({"error": problems}, status_code=400)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, error):
+        if error.status_code == 404 and error.detail == "Not Found":  # Starlette's: no route has this path
+            message = (f"no such path: {shown(request.url.path)}; this server answers /v1/models/{name} (TensorFlow "
+                       f"Serving's REST API), /search and /; /openapi.json lists every route")
+        elif error.status_code == 405 and error.detail == "Method Not Allowed":
+            message = (f"{request.method} is not allowed on {shown(request.url.path)}; use "
+                       f"{(error.headers or {}).get('Allow', 'another method')}")
+        else:
+            message = str(error.detail)
+        return JSONResponse({"error": message}, status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def disconnected(request, error):
+        client = request.client
+        logger.info("client %s disconnected while sending its %s %s body; nothing answered",
+                    f"{client.host}:{client.port}" if client else "(unknown)", request.method, request.url.path)
+        return Response(status_code=400)  # never sent: the connection is gone
 
     @app.middleware("http")
     async def limit_size(request: Request, call_next):
@@ -133,6 +168,18 @@ def create_app(base_path, model_name=None, poll_seconds=1.0, store=None, max_bat
         if length is not None and (not length.isdigit() or int(length) > MAX_REQUEST_BYTES):
             return JSONResponse({"error": f"request body over {MAX_REQUEST_BYTES} bytes"}, status_code=400)
         return await call_next(request)
+
+    if allowed is not None:
+        @app.middleware("http")
+        async def check_host(request: Request, call_next):
+            host = _host_of(request.headers.get("host", ""))
+            if "*" not in allowed and host not in allowed:
+                shown_host = shown(host) if host else "(no Host header)"
+                return JSONResponse({"error": f"host {shown_host} not allowed (a guard against DNS rebinding); "
+                                              f"start with --allowed-hosts {host or 'HOST'} to serve requests "
+                                              f"naming it (allowed: {', '.join(sorted(allowed))})"},
+                                    status_code=400)
+            return await call_next(request)
 
     @app.middleware("http")  # added last: the outermost, so it sees every answer (the 400s above included)
     async def measure(request: Request, call_next):
@@ -145,68 +192,161 @@ def create_app(base_path, model_name=None, poll_seconds=1.0, store=None, max_bat
             return response
         finally:
             route = request.scope.get("route")
-            labels = {"method": request.method, "route": getattr(route, "path", "unmatched")}
-            metrics.latency.labels(**labels).observe(time.perf_counter() - start)
-            metrics.requests.labels(code=str(code), **labels).inc()
+            metrics.observe_request(request.method, getattr(route, "path", "unmatched"), code,
+                                    time.perf_counter() - start)
 
     @app.get(METRICS_PATH, include_in_schema=False)
     async def prometheus_metrics():
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    def model_parameter():
+        return Path(..., description="the model's name", json_schema_extra={"enum": [name]})
+
+    def version_parameter():
+        return Path(..., description="a version number (the one served is answered)",
+                    json_schema_extra={"pattern": "^[0-9]+$"})
+
     def check_name(requested):
         if requested != name:
-            raise BadRequest(f"unknown model {requested!r}; this server serves {name!r}")
+            raise NotFound(f"unknown model {requested!r}; this server serves {name!r}")
 
-    @app.get("/v1/models/{model}", summary="Model version status (TensorFlow Serving's shape)")
-    async def status(model: str):
+    def served_version(model, version):
+        """The `LoadedVersion` served, if it is `version` (a path segment) of `model`."""
         check_name(model)
-        return {"model_version_status": [{"version": str(store.current.version), "state": "AVAILABLE",
+        loaded = store.current
+        if not version.isdigit():
+            raise BadRequest(f"a version must be a number, got {shown(version)}")
+        if int(version) != loaded.version:
+            raise NotFound(f"version {int(version)} of {name!r} is not served; the version served is "
+                           f"{loaded.version} (GET /v1/models/{name})")
+        return loaded
+
+    def version_status(loaded):
+        return {"model_version_status": [{"version": str(loaded.version), "state": "AVAILABLE",
                                           "status": {"error_code": "OK", "error_message": ""}}]}
 
+    version_links = {
+        f"version_{what}": {"operationId": operation, "parameters": {
+            "model": "$request.path.model", "version": "$response.body#/model_version_status/0/version"}}
+        for what, operation in (("status", "get_model_version_status"), ("metadata", "get_model_version_metadata"),
+                                ("predict", "predict_version"))}
+
+    @app.get("/v1/models/{model}", summary="Model version status (TensorFlow Serving's shape)",
+             operation_id="get_model_status", responses={200: {"links": version_links}, **_ERRORS})
+    async def status(model: str = model_parameter()):
+        if model.partition(":")[2]:  # a GET of /v1/models/NAME:predict
+            raise HTTPException(405, f"GET is not allowed on /v1/models/{model}; use POST",
+                                headers={"Allow": "POST"})
+        check_name(model)
+        if not hasattr(store, "status"):  # a store that only has `current` (e.g. a test's)
+            return version_status(store.current)
+        return {"model_version_status": store.status()}  # the version served first, then one loading
+
+    @app.get("/v1/models/{model}/versions/{version}", summary="The status of a version (the one served)",
+             operation_id="get_model_version_status", responses=_ERRORS)
+    async def status_of_version(model: str = model_parameter(), version: str = version_parameter()):
+        if version.partition(":")[2]:
+            raise HTTPException(405, f"GET is not allowed on /v1/models/{model}/versions/{version}; use POST",
+                                headers={"Allow": "POST"})
+        return version_status(served_version(model, version))
+
+    metadata_cache = []  # [(LoadedVersion, the answer's metadata)]: that of the last version asked about
+
+    def metadata(loaded):
+        if not metadata_cache or metadata_cache[0][0] is not loaded:
+            metadata_cache[:] = [(loaded, _signature_def_metadata(loaded, pathlib.Path(base_path)))]
+        return {"model_spec": {"name": name, "signature_name": "", "version": str(loaded.version)},
+                "metadata": metadata_cache[0][1]}
+
+    metadata_links = {"predict": {"operationId": "predict_version", "parameters": {
+        "model": "$request.path.model", "version": "$response.body#/model_spec/version"}}}
+
+    @app.get("/v1/models/{model}/metadata", summary="Model metadata: the SignatureDefs (TensorFlow Serving's shape)",
+             operation_id="get_model_metadata", responses={200: {"links": metadata_links}, **_ERRORS})
+    async def model_metadata(model: str = model_parameter()):
+        check_name(model)
+        return metadata(store.current)
+
+    @app.get("/v1/models/{model}/versions/{version}/metadata", summary="Model metadata of a version (the one served)",
+             operation_id="get_model_version_metadata", responses=_ERRORS)
+    async def version_metadata(model: str = model_parameter(), version: str = version_parameter()):
+        return metadata(served_version(model, version))
+
+    text = {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARACTERS}
+    texts = {"anyOf": [text, {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": text}]}
+    k = {"type": "integer", "minimum": 1, "description": "results wanted, at most the export's max_k (searches)"}
+    diversity = {"type": "number", "minimum": 0, "maximum": 1, "description": "0 = pure relevance (searches)"}
     predict_body = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
         "type": "object",
+        "oneOf": [{"required": ["instances"]}, {"required": ["inputs"]}],  # exactly one of them
         "properties": {
             "signature_name": {"type": "string", "enum": list(SIGNATURES)},
-            "instances": {"type": "array", "description": "row format: strings, or objects with queries, k, diversity"},
-            "inputs": {"description": "columnar format: {queries: [...], k: 10, diversity: 0.3}"},
+            "instances": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+                          "description": "row format: strings, or objects with queries (encode_document: "
+                                         "documents), k, diversity",
+                          "items": {"anyOf": [text, {"type": "object", "properties": {
+                              "queries": text, "documents": text, "k": k, "diversity": diversity}}]}},
+            "inputs": {"description": "columnar format: {queries: [...], k: 10, diversity: 0.3} (encode_document: "
+                                      "documents), or the texts alone",
+                       "anyOf": [texts, {"type": "object", "properties": {
+                           "queries": texts, "documents": texts, "k": k, "diversity": diversity}}]},
         }}}}}}
 
-    @app.post("/v1/models/{spec}", summary="Predict (TensorFlow Serving's REST API): POST /v1/models/NAME:predict",
-              openapi_extra=predict_body)
-    async def predict(spec: str, request: Request):
-        model, _, verb = spec.partition(":")
-        if verb != "predict":
-            raise BadRequest(f"unknown method {verb!r}; use /v1/models/{name}:predict")
-        check_name(model)
+    async def run_predict(request, loaded):
         body = await _json_body(request)
-        loaded = store.current
-        call = _parse_predict(loaded, body)
-        if call.signature_name in SEARCH_SIGNATURES:
-            _, out = await run_search(loaded, call.signature_name, call.texts, call.k, call.diversity)
-        else:
-            out = await asyncio.to_thread(
-                lambda: {key: value.numpy() for key, value in loaded.signature(call.signature_name)(
-                    **{call.text_input: tf.constant(call.texts)}).items()})
+        call, row_format = _parse_predict(loaded, body)
+        _, out = await service.predict(call)
         out = {key: _to_json(value) for key, value in out.items()}
-        if call.row_format:
+        if len(out) == 1:  # TensorFlow Serving omits the name of a signature's only output
+            (values,) = out.values()
+            return {"predictions": values} if row_format else {"outputs": values}
+        if row_format:
             return {"predictions": [{key: out[key][i] for key in out} for i in range(len(call.texts))]}
         return {"outputs": out}
 
-    @app.get("/search", summary="Search with a text query")
-    async def search(q: str = Query(..., description="the query text"),
+    @app.post("/v1/models/{model}:predict", summary="Predict (TensorFlow Serving's REST API)",
+              operation_id="predict", openapi_extra=predict_body, responses=_ERRORS)
+    async def predict(request: Request, model: str = model_parameter()):
+        check_name(model)
+        return await run_predict(request, store.current)
+
+    @app.post("/v1/models/{model}/versions/{version}:predict", summary="Predict with a version (the one served)",
+              operation_id="predict_version", openapi_extra=predict_body, responses=_ERRORS)
+    async def predict_version(request: Request, model: str = model_parameter(), version: str = version_parameter()):
+        return await run_predict(request, served_version(model, version))
+
+    def unknown_method(request, spec, predict_path):
+        verb = spec.partition(":")[2]
+        if ":" not in spec:  # a POST of a status route
+            raise HTTPException(405, f"POST is not allowed on {shown(request.url.path)}; GET it for the status, or "
+                                     f"POST {predict_path}:predict to predict", headers={"Allow": "GET"})
+        raise BadRequest(f"unknown method {shown(verb)}; use {predict_path}:predict")
+
+    @app.post("/v1/models/{spec}", include_in_schema=False)
+    async def other_method(request: Request, spec: str):
+        unknown_method(request, spec, f"/v1/models/{name}")
+
+    @app.post("/v1/models/{model}/versions/{spec}", include_in_schema=False)
+    async def other_method_of_version(request: Request, model: str, spec: str):
+        unknown_method(request, spec, f"/v1/models/{name}/versions/{store.current.version}")
+
+    search_links = {"version_status": {"operationId": "get_model_version_status", "parameters": {
+        "model": name, "version": "$response.body#/model_version"}}}
+
+    @app.get("/search", summary="Search with a text query", operation_id="search",
+             responses={200: {"links": search_links}, **_ERRORS})
+    async def search(request: Request, q: str = Query(..., description="the query text"),
                k: int = Query(None, description=f"results wanted (default: {DEFAULT_K}, or the export's max_k if "
                                                 "lower)"),
                diversity: float = Query(None, description="0 = pure relevance (default), 1 = most diverse")):
-        loaded = store.current
-        defaults = loaded.request_defaults("search")
-        query = _check_query(q)
-        k = _check_k(defaults["k"] if k is None else k, loaded.max_k)
-        diversity = _check_diversity(defaults["diversity"] if diversity is None else diversity)
-        loaded, out = await run_search(loaded, "search", [query], k, diversity)
+        _check_utf8_query_string(request.scope.get("query_string", b""))
+        call = PredictCall.checked(store.current, "search", [q], k, diversity)
+        loaded, out = await service.predict(call)
         ids = [i.decode("utf-8") for i in out["ids"][0]]
         results = [{"id": doc_id, "title": loaded.titles.get(doc_id, ""), "score": float(score), "position": int(p)}
                    for doc_id, score, p in zip(ids, out["scores"][0], out["positions"][0]) if doc_id]
-        return {"query": query, "k": k, "diversity": diversity, "model_version": loaded.version, "results": results}
+        return {"query": q, "k": call.k, "diversity": call.diversity, "model_version": loaded.version,
+                "results": results}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page():
@@ -215,124 +355,123 @@ def create_app(base_path, model_name=None, poll_seconds=1.0, store=None, max_bat
     return app
 
 
+def _host_of(value):
+    """The host a `Host` header (or an `allowed_hosts` entry) names: lower case, without port, brackets, final dot."""
+    host = value.strip().lower()
+    if host.startswith("["):  # [::1]:8501
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:  # localhost:8501 (a bare IPv6 address has more colons)
+        host = host.partition(":")[0]
+    return host.rstrip(".")
+
+
+def _check_utf8_query_string(raw):
+    """Refuses a query string whose percent-encoded bytes are not UTF-8 (Starlette would make them U+FFFD)."""
+    try:
+        urllib.parse.unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the query string is not valid UTF-8 (a lone surrogate such as %ED%A0%80, or bytes of "
+                         "another encoding); percent-encode the query's UTF-8 bytes") from None
+
+
+def _signature_def_metadata(loaded, base_path):
+    """`{"signature_def": {"signature_def": {...}}}`: a version's SignatureDefs as TensorFlow Serving's REST
+    metadata answers them (a `SignatureDefMap` in JSON, proto field names)."""
+    from google.protobuf import json_format
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    signature_defs = getattr(loaded, "signature_defs", None)
+    if not signature_defs:  # a LoadedVersion made without them
+        from tfsearch.export.saved_model_export import read_signature_defs
+
+        signature_defs = read_signature_defs(base_path / str(loaded.version))
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    for signature_name, signature_def in signature_defs.items():
+        signature_map.signature_def[signature_name].CopyFrom(signature_def)
+    return {"signature_def": json_format.MessageToDict(signature_map, preserving_proto_field_name=True)}
+
+
+async def _read_body(request):
+    """The request's body, read as it arrives and refused as soon as it passes `MAX_REQUEST_BYTES`."""
+    chunks, size = [], 0
+    async with contextlib.aclosing(request.stream()) as stream:
+        async for chunk in stream:
+            size += len(chunk)
+            if size > MAX_REQUEST_BYTES:
+                raise BadRequest(f"request body over {MAX_REQUEST_BYTES} bytes")
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _nested_too_deeply(raw, limit=MAX_JSON_DEPTH):
+    """Whether the JSON text `raw` nests arrays and objects deeper than `limit` (strings' brackets not counted)."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    codes = np.frombuffer(_JSON_STRING.sub(b'""', raw), np.uint8)
+    steps = (np.isin(codes, (ord("["), ord("{"))).astype(np.int32)
+             - np.isin(codes, (ord("]"), ord("}"))).astype(np.int32))
+    return bool(np.cumsum(steps).max() > limit)
+
+
 async def _json_body(request):
     import json
 
-    raw = await request.body()
-    if len(raw) > MAX_REQUEST_BYTES:
-        raise BadRequest(f"request body over {MAX_REQUEST_BYTES} bytes")
+    raw = await _read_body(request)
+    if _nested_too_deeply(raw):
+        raise BadRequest(f"the body's JSON is nested too deeply (more than {MAX_JSON_DEPTH} levels of arrays and "
+                         "objects); a predict body needs 3")
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("the body is not JSON") from None
     if not isinstance(body, dict):
-        raise BadRequest(f"the body must be a JSON object with `instances` or `inputs`, got {_shown(body)}")
+        raise BadRequest(f"the body must be a JSON object with `instances` or `inputs`, got {shown(body)}")
     return body
 
 
-def _check_query(text):
-    if not isinstance(text, str) or not text.strip():
-        raise BadRequest(f"a query must be a non-empty string, got {_shown(text)}")
-    if len(text) > MAX_QUERY_CHARACTERS:
-        raise BadRequest(f"a query is limited to {MAX_QUERY_CHARACTERS} characters, got {len(text)}")
-    return text
-
-
-def _check_k(k, limit):
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= limit:
-        raise BadRequest(f"`k` must be an integer from 1 to {limit}, got {_shown(k)}")
-    return k
-
-
-def _check_diversity(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not 0.0 <= value <= 1.0:
-        raise BadRequest(f"`diversity` must be a number in [0, 1], got {_shown(value)}")
-    return float(value)
-
-
-class _Metrics:
-    """The app's Prometheus metrics, in a registry of its own (several apps in one process do not clash)."""
-
-    def __init__(self, store):
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-        self.registry = CollectorRegistry()
-        self.requests = Counter("tfsearch_requests", "HTTP requests answered, by route and status code",
-                                ["method", "route", "code"], registry=self.registry)
-        self.latency = Histogram("tfsearch_request_duration_seconds", "HTTP request latency, by route",
-                                 ["method", "route"], registry=self.registry)
-        self.batch_size = Histogram("tfsearch_batch_size", "queries per search signature call",
-                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=self.registry)
-        self.queue_depth = Gauge("tfsearch_batch_queue_depth", "requests waiting for a batch",
-                                 registry=self.registry)
-        self.model_version = Gauge("tfsearch_model_version", "the model version served", registry=self.registry)
-        self.model_version.set_function(lambda: store.current.version)
-
-
-class _PredictCall:
-    """A checked predict request: which signature, on what."""
-
-    def __init__(self, signature_name, text_input, texts, k, diversity, row_format):
-        self.signature_name, self.text_input, self.texts = signature_name, text_input, texts
-        self.k, self.diversity, self.row_format = k, diversity, row_format
-
-
 def _parse_predict(loaded, body):
-    """TensorFlow Serving's predict semantics for the `search`, `encode_query` and `encode_document` signatures."""
+    """`(PredictCall, row_format)`: TensorFlow Serving's REST predict semantics for the signatures REST serves."""
     signature_name = body.get("signature_name", "serving_default")
     if signature_name not in SIGNATURES:
-        raise BadRequest(f"`signature_name` must be one of {', '.join(SIGNATURES)}, got {_shown(signature_name)}")
-    text_input = "documents" if signature_name == "encode_document" else "queries"
-    defaults = loaded.request_defaults(signature_name)
+        raise BadRequest(f"`signature_name` must be one of {', '.join(SIGNATURES)}, got {shown(signature_name)}")
+    text_input = TEXT_INPUTS[signature_name]
     if ("instances" in body) == ("inputs" in body):
         raise BadRequest("give exactly one of `instances` (row format) or `inputs` (columnar format), got "
                          + ("both" if "instances" in body else "neither"))
     row_format = "instances" in body
+    k = diversity = None
     if row_format:
         instances = body["instances"]
         if not isinstance(instances, list) or not instances:
-            raise BadRequest(f"`instances` must be a non-empty list, got {_shown(instances)}")
+            raise BadRequest(f"`instances` must be a non-empty list, got {shown(instances)}")
         texts, k_values, diversities = [], set(), set()
         for instance in instances:
             if isinstance(instance, str):
                 texts.append(instance)
             elif isinstance(instance, dict) and text_input in instance:
                 texts.append(instance[text_input])
-                k_values.add(instance.get("k", defaults["k"]))
-                diversities.add(instance.get("diversity", defaults["diversity"]))
+                if "k" in instance:
+                    k_values.add(check_k(instance["k"], loaded.max_k))
+                if "diversity" in instance:
+                    diversities.add(check_diversity(instance["diversity"]))
             else:
                 raise BadRequest(f"each instance must be a string or an object with `{text_input}`, got "
-                                 f"{_shown(instance)}")
+                                 f"{shown(instance)}")
         if len(k_values) > 1 or len(diversities) > 1:
             raise BadRequest("`k` and `diversity` must be the same for every instance of a request, got "
                              f"{len(k_values)} values of `k` and {len(diversities)} of `diversity`")
-        k = k_values.pop() if k_values else defaults["k"]
-        diversity = diversities.pop() if diversities else defaults["diversity"]
+        k = k_values.pop() if k_values else None
+        diversity = diversities.pop() if diversities else None
     else:
         inputs = body["inputs"]
         if isinstance(inputs, (str, list)):
             inputs = {text_input: inputs}
         if not isinstance(inputs, dict) or text_input not in inputs:
-            raise BadRequest(f"`inputs` must be an object with `{text_input}`, got {_shown(inputs)}")
+            raise BadRequest(f"`inputs` must be an object with `{text_input}`, got {shown(inputs)}")
         texts = inputs[text_input]
         texts = [texts] if isinstance(texts, str) else texts
-        k = inputs.get("k", defaults["k"])
-        diversity = inputs.get("diversity", defaults["diversity"])
-    if not isinstance(texts, list) or not texts or len(texts) > MAX_BATCH:
-        raise BadRequest(f"`{text_input}` must be a list of 1 to {MAX_BATCH} strings, got "
-                         + (f"a list of {len(texts)}" if isinstance(texts, list) else _shown(texts)))
-    texts = [_check_query(t) for t in texts]
-    if signature_name in SEARCH_SIGNATURES:
-        k = _check_k(k, loaded.max_k)
-        diversity = _check_diversity(diversity)
-    return _PredictCall(signature_name, text_input, texts, k, diversity, row_format)
-
-
-def _shown(value, limit=60):
-    """`value` as a message shows what was given: its repr, cut to `limit` characters."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+        k, diversity = inputs.get("k"), inputs.get("diversity")
+    return PredictCall.checked(loaded, signature_name, texts, k, diversity), row_format
 
 
 def _to_json(array):

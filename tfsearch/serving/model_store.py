@@ -1,25 +1,70 @@
-"""Loads the newest version of an exported model and switches to newer ones as they appear."""
+"""Serves the newest complete version of an exported model; loads and warms up newer ones before switching."""
 
 import dataclasses
 import json
+import logging
+import os
 import pathlib
 import threading
+import time
 
 import tensorflow as tf
 
-from tfsearch.export.saved_model_export import EXPORT_INFO_FILE, TITLES_FILE, signature_defaults, versions
+from tfsearch.export.saved_model_export import (
+    ASSETS_EXTRA_DIR,
+    BATCHABLE_SIGNATURE,
+    DEFAULT_BATCHING_PARAMETERS,
+    DEFAULT_WARMUP_QUERY,
+    SAVED_MODEL_FILE,
+    TITLES_FILE,
+    VARIABLES_INDEX_FILE,
+    WARMUP_FILE,
+    read_export_info,
+    read_signature_defs,
+    read_warmup_requests,
+    signature_defaults,
+    version_files,
+    version_identity,
+    version_is_complete,
+    versions,
+)
 from tfsearch.export.search_module import DEFAULT_DIVERSITY, DEFAULT_MAX_K, default_k
+
+logger = logging.getLogger("tfsearch.serving")
+
+# `search_batchable` is called once at each of these batch sizes before a
+# version is served, so that the first real batches pay no first-run costs:
+# the sizes a batching server forms (TensorFlow Serving pads to them).
+WARMUP_BATCH_SIZES = tuple(DEFAULT_BATCHING_PARAMETERS["allowed_batch_sizes"])
+# A SavedModel without tfsearch's file list found at start-up is loaded once
+# its files have not changed for this long (later, between two polls).
+STARTUP_QUIET_SECONDS = 1.0
+# The watching thread's nice value (Linux): loading and warming up a version
+# yield the CPU to the threads answering requests.
+WATCH_NICENESS = 10
+# TensorFlow Serving's version states (`ModelVersionStatus.State`).
+AVAILABLE = "AVAILABLE"
+LOADING = "LOADING"
+_OK = {"error_code": "OK", "error_message": ""}
 
 
 @dataclasses.dataclass
 class LoadedVersion:
-    """One loaded SavedModel version and what the server needs from it."""
+    """One loaded SavedModel version and what the server needs from it.
+
+    `signature_defs` is `{signature name: SignatureDef proto}` of the
+    version's `saved_model.pb` (what TensorFlow Serving's model metadata
+    answers); `identity` is the `version_identity` of the folder it was
+    loaded from (a republished version number has another).
+    """
 
     version: int
     model: object
     info: dict
     titles: dict
     defaults: dict = dataclasses.field(default_factory=dict)  # {signature: {input: value}}, as TF Serving fills them
+    signature_defs: dict = dataclasses.field(default_factory=dict)
+    identity: object = None
 
     def signature(self, name):
         return self.model.signatures[name]
@@ -50,60 +95,233 @@ class LoadedVersion:
                 "diversity": written.get("diversity", stored.get("diversity", DEFAULT_DIVERSITY))}
 
 
-class ModelStore:
-    """Serves the highest version under `base_path`, as TensorFlow Serving does.
+def warm_up(loaded, folder):
+    """Runs a loaded version's warm-up requests, as TensorFlow Serving does before a version is available.
 
-    A background thread looks for a higher version every `poll_seconds`, loads
-    it completely, then swaps it in: a request holds the `LoadedVersion` it
-    started with, so requests in flight finish on the old version.
+    Replays `assets.extra/tf_serving_warmup_requests` (each record calls
+    the signature it names with its inputs), then, if the version has
+    `search_batchable`, calls it once at each of `WARMUP_BATCH_SIZES` with
+    the warm-up query repeated, the export's default `k` and diversity 0.
+
+    Args:
+        loaded: `LoadedVersion`.
+        folder: the version's folder.
+
+    Returns:
+        int: the number of calls made.
+
+    Raises:
+        ValueError: a warm-up request names a signature the version lacks,
+            or the file is not one of `PredictionLog`s; any error of a call.
+    """
+    path = pathlib.Path(folder) / ASSETS_EXTRA_DIR / WARMUP_FILE
+    requests = read_warmup_requests(path) if path.is_file() else []
+    query = DEFAULT_WARMUP_QUERY
+    for number, (name, inputs) in enumerate(requests, start=1):
+        if not loaded.has_signature(name):
+            raise ValueError(f"{path}: warm-up request {number} calls signature {name!r}, which version "
+                             f"{loaded.version} does not have (it has {sorted(loaded.model.signatures)}); "
+                             f"export the version again or rewrite the file with `write_warmup_requests`.")
+        loaded.signature(name)(**{alias: tf.constant(value) for alias, value in inputs.items()})
+        texts = inputs.get("queries")
+        if number == 1 and texts is not None and texts.size:
+            query = texts.reshape(-1)[0]
+    calls = len(requests)
+    if loaded.has_signature(BATCHABLE_SIGNATURE):
+        k = loaded.request_defaults(BATCHABLE_SIGNATURE)["k"]
+        for size in WARMUP_BATCH_SIZES:
+            loaded.signature(BATCHABLE_SIGNATURE)(
+                queries=tf.constant([query] * size, tf.string), k=tf.constant([k] * size, tf.int32),
+                diversity=tf.constant([DEFAULT_DIVERSITY] * size, tf.float32))
+        calls += len(WARMUP_BATCH_SIZES)
+    return calls
+
+
+def _lower_thread_priority():
+    """Lowers the calling thread's CPU priority (Linux; elsewhere, or if refused, nothing happens)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WATCH_NICENESS)
+    except (AttributeError, OSError):
+        pass
+
+
+class ModelStore:
+    """Serves the highest complete version under `base_path`, as TensorFlow Serving does.
+
+    Each poll (a background thread every `poll_seconds`, or `refresh()`)
+    looks at the version folders. Only complete ones count
+    (`version_is_complete`: a folder still being copied in is skipped and
+    looked at again next poll). When a higher complete version appears, or
+    the served version's folder disappears or is replaced (another
+    `export_id`: a deleted-then-republished version), the best other
+    complete version is loaded and warmed up (`warm_up`) while the current
+    one keeps answering, and only then swapped in: a request holds the
+    `LoadedVersion` it started with, so requests in flight finish on the old
+    version. A version whose load or warm-up fails is logged once (and
+    added to `errors`) and not tried again until its folder holds another
+    export; the current version keeps serving. If the served version's
+    folder is gone and no other version can be served, it keeps serving
+    from memory and an error is logged once.
 
     Args:
         base_path: the model's folder (`saved_models/NAME`).
         poll_seconds: float, or None for no watching.
+        quiet_seconds: at start-up with no tfsearch export complete, how
+            long a SavedModel written otherwise must stay unchanged before
+            it is loaded (default `STARTUP_QUIET_SECONDS`).
+
+    Raises:
+        FileNotFoundError: no complete version under `base_path`.
+        Exception: that of the last failed load, when every complete
+            version failed to load.
     """
 
-    def __init__(self, base_path, poll_seconds=1.0):
+    def __init__(self, base_path, poll_seconds=1.0, quiet_seconds=STARTUP_QUIET_SECONDS):
         self.base_path = pathlib.Path(base_path)
-        found = versions(self.base_path)
-        if not found:
-            raise FileNotFoundError(f"{self.base_path} holds no version folder (export one with `tfsearch export`).")
-        self._current = self._load(found[-1])
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
         self.errors = []
+        self._current = None
+        self._loading = None
+        self._listings = {}  # {version: version_files} at the last poll (the quiet period of foreign SavedModels)
+        self._failed = set()  # {(version, identity)} that failed: tried again once the folder holds another export
+        self._last_failure = None
+        self._orphaned = False  # the served version's folder is gone and nothing else is servable (logged once)
+        self._refresh_lock = threading.Lock()
+        self._stop = threading.Event()
         self._thread = None
+        self.refresh()
+        if self._current is None and self._listings and not self._failed:
+            time.sleep(quiet_seconds)  # a SavedModel from elsewhere is complete once nothing changed meanwhile
+            self.refresh()
+        if self._current is None:
+            if self._last_failure is not None:
+                raise self._last_failure
+            found = versions(self.base_path)
+            if not found:
+                raise FileNotFoundError(
+                    f"{self.base_path} holds no version folder (export one with `tfsearch export`).")
+            raise FileNotFoundError(
+                f"{self.base_path} holds version folders {found}, but none is complete: a tfsearch export is "
+                f"complete once every file its tfsearch_export.json lists is there with its size, another "
+                f"SavedModel once {SAVED_MODEL_FILE} and {VARIABLES_INDEX_FILE} are there and its files stay "
+                f"unchanged for {quiet_seconds} s. Finish copying a version (or export one with `tfsearch "
+                f"export`) and start again.")
         if poll_seconds:
-            self._thread = threading.Thread(target=self._watch, args=(poll_seconds,), daemon=True)
+            self._thread = threading.Thread(target=self._watch, args=(poll_seconds,), daemon=True,
+                                            name="tfsearch-model-store")
             self._thread.start()
 
     @property
     def current(self):
         return self._current
 
-    def _load(self, version):
-        folder = self.base_path / str(version)
-        model = tf.saved_model.load(str(folder))
-        info = json.loads((folder / EXPORT_INFO_FILE).read_text()) if (folder / EXPORT_INFO_FILE).is_file() else {}
-        titles_path = folder / "assets.extra" / TITLES_FILE
-        titles = json.loads(titles_path.read_text()) if titles_path.is_file() else {}
-        return LoadedVersion(version, model, info, titles, signature_defaults(folder))
+    def status(self):
+        """The versions' states in TensorFlow Serving's shape (`GetModelStatus`, `GET /v1/models/NAME`).
+
+        Returns:
+            list of `{"version": str, "state": "AVAILABLE" | "LOADING",
+            "status": {"error_code": "OK", "error_message": ""}}`: the
+            version served, then the one being loaded and warmed up, if any.
+        """
+        current, loading = self._current, self._loading
+        states = [(current.version, AVAILABLE)] if current is not None else []
+        if loading is not None:
+            states.append((loading, LOADING))
+        return [{"version": str(version), "state": state, "status": dict(_OK)} for version, state in states]
 
     def refresh(self):
-        """Loads and switches to a higher version if there is one; returns the version served."""
+        """Polls once: loads, warms up and switches to a better version if there is one.
+
+        Synchronous (the watching thread calls it too; calls wait for each
+        other).
+
+        Returns:
+            int: the version served (None only before the first one).
+        """
+        with self._refresh_lock:
+            self._poll()
+        return self._current.version if self._current is not None else None
+
+    def _folder(self, version):
+        return self.base_path / str(version)
+
+    def _complete_versions(self):
+        """`[(version, identity)]` of the complete version folders, ascending; records this poll's listings."""
         found = versions(self.base_path)
-        if found and found[-1] > self._current.version:
-            try:
-                loaded = self._load(found[-1])
-            except Exception as e:  # a broken version is reported, the current one keeps serving
-                self.errors.append(f"version {found[-1]}: {type(e).__name__}: {e}")
-                return self._current.version
-            with self._lock:
-                self._current = loaded
-        return self._current.version
+        listings, complete = {}, []
+        for version in found:
+            folder = self._folder(version)
+            if version_is_complete(folder, self._listings.get(version)):
+                complete.append((version, version_identity(folder)))
+            listings[version] = version_files(folder)
+        self._listings = listings
+        self._failed = {failed for failed in self._failed if failed[0] in listings}
+        return complete
+
+    def _poll(self):
+        current = self._current
+        for version, identity in reversed(self._complete_versions()):
+            if current is not None and (version, identity) == (current.version, current.identity):
+                self._orphaned = False
+                return  # the served version is still the best
+            if (version, identity) in self._failed:
+                continue
+            if self._load_and_switch(version, identity):
+                return
+        if current is not None and not self._orphaned:
+            self._orphaned = True
+            self._report(logging.ERROR, f"version {current.version}: its folder {self._folder(current.version)} is "
+                                        f"gone, incomplete or holds another export that failed to load, and no "
+                                        f"other complete version could be loaded; still serving version "
+                                        f"{current.version} from memory (export a new version).")
+
+    def _load_and_switch(self, version, identity):
+        """Loads and warms up `version`, then serves it; False (logged) if that failed."""
+        previous = self._current
+        started = time.monotonic()
+        self._loading = version
+        try:
+            loaded = self._load(version, identity)
+            calls = warm_up(loaded, self._folder(version))
+        except Exception as e:  # a broken version is reported, the current one keeps serving
+            self._failed.add((version, identity))
+            self._last_failure = e
+            serving = f"still serving version {previous.version}" if previous is not None else "nothing served yet"
+            self._report(logging.WARNING, f"version {version}: {type(e).__name__}: {e} (not loaded, {serving}; "
+                                          f"it is tried again once its folder holds another export).")
+            return False
+        finally:
+            self._loading = None
+        self._current = loaded
+        self._orphaned = False
+        logger.info("serving version %s (was %s), loaded in %.1f s, warmed up with %d requests", version,
+                    previous.version if previous is not None else "none", time.monotonic() - started, calls)
+        return True
+
+    def _report(self, level, message):
+        self.errors.append(message)
+        logger.log(level, "%s: %s", self.base_path, message)
+
+    def _load(self, version, identity):
+        folder = self._folder(version)
+        model = tf.saved_model.load(str(folder))
+        info = read_export_info(folder) or {}
+        titles_path = folder / ASSETS_EXTRA_DIR / TITLES_FILE
+        titles = json.loads(titles_path.read_text()) if titles_path.is_file() else {}
+        signature_defs = read_signature_defs(folder)
+        return LoadedVersion(version, model, info, titles, signature_defaults(folder, signature_defs),
+                             signature_defs=signature_defs, identity=identity)
 
     def _watch(self, poll_seconds):
+        _lower_thread_priority()
+        last_error = None
         while not self._stop.wait(poll_seconds):
-            self.refresh()
+            try:
+                self.refresh()
+                last_error = None
+            except Exception as e:  # e.g. the base path unreadable: the watching goes on, logged once
+                if str(e) != last_error:
+                    last_error = str(e)
+                    logger.error("%s: polling failed: %s: %s", self.base_path, type(e).__name__, e)
 
     def close(self):
         self._stop.set()

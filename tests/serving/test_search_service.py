@@ -1,0 +1,85 @@
+"""The shared core of the front ends: checked calls, the result cache in the search path, a new version's answers."""
+
+import numpy as np
+import pytest
+
+from tfsearch.export import export_search_model
+from tfsearch.serving.model_store import ModelStore
+from tfsearch.serving.search_service import BadRequest, PredictCall, SearchService
+
+
+@pytest.fixture(scope="module")
+def store(served):
+    """The module's own export (the `served` fixture is per module); only the last test publishes a version."""
+    store = ModelStore(served[4], poll_seconds=None)
+    yield store
+    store.close()
+
+
+def search(service, texts, k=3, diversity=0.0):
+    call = PredictCall.checked(service.store.current, "search", texts, k, diversity)
+    return service.predict_blocking(call)
+
+
+def test_cached_answers_equal_computed_ones_and_only_misses_are_computed(store):
+    plain = SearchService(store, cache_size=0)
+    cached = SearchService(store, cache_size=100)
+    try:
+        _, expected = search(plain, ["the cat", "bread", "hello"])
+        search(cached, ["the cat", "bread"])  # 2 misses, stored
+        version, out = search(cached, ["the  cat", "bread", "hello"])  # 2 hits (one after normalising), 1 miss
+        assert version is store.current
+        for key in ("ids", "positions"):
+            np.testing.assert_array_equal(out[key], expected[key])
+        np.testing.assert_allclose(out["scores"], expected["scores"], rtol=1e-6)  # other batches, other rounding
+        assert (cached.cache.hits, cached.cache.misses) == (2, 3)
+        calls = sum(s.value for s in cached.metrics.batch_size.collect()[0].samples if s.name.endswith("_count"))
+        assert calls == 2  # the first request, then only the miss ("hello")
+        search(cached, ["the cat", "bread", "hello"])  # all hits: no signature call
+        assert sum(s.value for s in cached.metrics.batch_size.collect()[0].samples
+                   if s.name.endswith("_count")) == 2
+        assert cached.cache.hit_rate == pytest.approx(5 / 8)
+    finally:
+        plain.close()
+        cached.close()
+
+
+@pytest.mark.parametrize("signature, texts, k, diversity, message", [
+    ("search", [], 3, 0.0, "list of 1 to 64"),
+    ("search", ["x"] * 65, 3, 0.0, "list of 1 to 64"),
+    ("search", ["\ud800"], 3, 0.0, "lone surrogates"),
+    ("search", ["x"], [3], 0.0, "`k` must be an integer"),
+    ("search", ["x"], 3, {"a": 1}, "`diversity` must be a number"),
+    ("search_batchable", ["x", "y"], [1, 2, 3], 0.0, "one value per query"),
+    ("nope", ["x"], 3, 0.0, "`signature_name` must be one of"),
+])
+def test_bad_calls_are_refused_before_any_work(store, signature, texts, k, diversity, message):
+    with pytest.raises(BadRequest, match=message):
+        PredictCall.checked(store.current, signature, texts, k, diversity)
+
+
+def test_search_batchable_takes_one_k_and_diversity_per_query(store):
+    service = SearchService(store, max_batch_size=0)
+    try:
+        call = PredictCall.checked(store.current, "search_batchable", ["the cat", "bread"], [1, 3], [0.0, 1.0])
+        _, out = service.predict_blocking(call)
+        _, first = search(service, ["the cat"], k=1, diversity=0.0)
+        _, second = search(service, ["bread"], k=3, diversity=1.0)
+        assert out["ids"].shape == (2, store.current.max_k)
+        assert list(out["ids"][0, :1]) == list(first["ids"][0]) and list(out["ids"][1, :3]) == list(second["ids"][0])
+        assert out["ids"][0, 1] == b""  # past its own k: an unfilled slot
+    finally:
+        service.close()
+
+
+def test_a_new_version_is_answered_by_itself_not_the_cache(store, served):  # last: it publishes version 2
+    _, _, encoder, index, _ = served
+    service = SearchService(store, cache_size=100)
+    try:
+        search(service, ["the cat"], k=2)
+        export_search_model(encoder, index, store.base_path, num_candidates=6, max_k=4)
+        assert store.refresh() == 2
+        version, _ = search(service, ["the cat"], k=2)
+        assert version.version == 2 and service.cache.hits == 0  # the entry of version 1 was not used
+    finally:
+        service.close()
