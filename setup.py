@@ -11,7 +11,7 @@ INSTALL_REQUIRES = [
     "tf-keras~=2.20.1",
     "tensorflow-text~=2.20.1",
     "tensorflow-recommenders==0.7.7",
-    "tensorflow-serving-api~=2.20.0",  # warm-up request protos of SavedModel exports
+    "tensorflow-serving-api~=2.20.0",  # warm-up request protos; gRPC services of `tfsearch serve` (brings grpcio)
     "scann==1.4.2",
     "transformers>=4.57,<5",
     "safetensors>=0.4",

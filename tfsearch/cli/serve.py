@@ -31,7 +31,8 @@ def cmd_serve(args):
     from tfsearch.serving.search_service import SearchService
 
     batching = {key: value for key, value in (("max_batch_size", args.max_batch_size),
-                                              ("batch_timeout_micros", args.batch_timeout_micros))
+                                              ("batch_timeout_micros", args.batch_timeout_micros),
+                                              ("num_batch_threads", args.num_batch_threads))
                 if value is not None}  # left out: SearchService's defaults (the export's batching parameters)
     store = ModelStore(args.model_base_path, poll_seconds=args.poll_seconds)
     service = SearchService(store, cache_size=args.cache_size, **batching)  # one for REST and gRPC
@@ -84,7 +85,10 @@ def add_parser(subparsers):
                         "DEFAULT_BATCHING_PARAMETERS)")
     p.add_argument("--batch-timeout-micros", type=non_negative_int, default=None,
                    help="the longest a batch waits for more requests after its first, in microseconds (TF "
-                        "Serving's flag); 0: a batch takes only what is already queued (default: the export's "
+                        "Serving's flag); 0: a batch takes only what is already queued (default: "
+                        "tfsearch.serving.search_service.DEFAULT_BATCH_TIMEOUT_MICROS, chosen by bench/serve.py)")
+    p.add_argument("--num-batch-threads", type=positive_int, default=None,
+                   help="batches that may run at once (TF Serving's batching parameter; default: the export's "
                         "batching_params.pbtxt value)")
     p.add_argument("--cache-size", type=non_negative_int, default=0,
                    help="result-cache entries (one per query, k and diversity), shared by REST and gRPC; 0: no "

@@ -162,38 +162,7 @@ def create_app(base_path, model_name=None, poll_seconds=1.0, store=None, max_bat
                     f"{client.host}:{client.port}" if client else "(unknown)", request.method, request.url.path)
         return Response(status_code=400)  # never sent: the connection is gone
 
-    @app.middleware("http")
-    async def limit_size(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_REQUEST_BYTES):
-            return JSONResponse({"error": f"request body over {MAX_REQUEST_BYTES} bytes"}, status_code=400)
-        return await call_next(request)
-
-    if allowed is not None:
-        @app.middleware("http")
-        async def check_host(request: Request, call_next):
-            host = _host_of(request.headers.get("host", ""))
-            if "*" not in allowed and host not in allowed:
-                shown_host = shown(host) if host else "(no Host header)"
-                return JSONResponse({"error": f"host {shown_host} not allowed (a guard against DNS rebinding); "
-                                              f"start with --allowed-hosts {host or 'HOST'} to serve requests "
-                                              f"naming it (allowed: {', '.join(sorted(allowed))})"},
-                                    status_code=400)
-            return await call_next(request)
-
-    @app.middleware("http")  # added last: the outermost, so it sees every answer (the 400s above included)
-    async def measure(request: Request, call_next):
-        if request.url.path == METRICS_PATH:
-            return await call_next(request)
-        start, code = time.perf_counter(), 500
-        try:
-            response = await call_next(request)
-            code = response.status_code
-            return response
-        finally:
-            route = request.scope.get("route")
-            metrics.observe_request(request.method, getattr(route, "path", "unmatched"), code,
-                                    time.perf_counter() - start)
+    app.add_middleware(_Guard, metrics=metrics, allowed=allowed)
 
     @app.get(METRICS_PATH, include_in_schema=False)
     async def prometheus_metrics():
@@ -299,10 +268,12 @@ def create_app(base_path, model_name=None, poll_seconds=1.0, store=None, max_bat
         out = {key: _to_json(value) for key, value in out.items()}
         if len(out) == 1:  # TensorFlow Serving omits the name of a signature's only output
             (values,) = out.values()
-            return {"predictions": values} if row_format else {"outputs": values}
-        if row_format:
-            return {"predictions": [{key: out[key][i] for key in out} for i in range(len(call.texts))]}
-        return {"outputs": out}
+            answer = {"predictions": values} if row_format else {"outputs": values}
+        elif row_format:
+            answer = {"predictions": [{key: out[key][i] for key in out} for i in range(len(call.texts))]}
+        else:
+            answer = {"outputs": out}
+        return JSONResponse(answer)  # plain JSON values already: FastAPI's encoder pass is skipped
 
     @app.post("/v1/models/{model}:predict", summary="Predict (TensorFlow Serving's REST API)",
               operation_id="predict", openapi_extra=predict_body, responses=_ERRORS)
@@ -345,14 +316,69 @@ def create_app(base_path, model_name=None, poll_seconds=1.0, store=None, max_bat
         ids = [i.decode("utf-8") for i in out["ids"][0]]
         results = [{"id": doc_id, "title": loaded.titles.get(doc_id, ""), "score": float(score), "position": int(p)}
                    for doc_id, score, p in zip(ids, out["scores"][0], out["positions"][0]) if doc_id]
-        return {"query": q, "k": call.k, "diversity": call.diversity, "model_version": loaded.version,
-                "results": results}
+        return JSONResponse({"query": q, "k": call.k, "diversity": call.diversity, "model_version": loaded.version,
+                             "results": results})
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page():
         return _PAGE.read_text(encoding="utf-8").replace("{{MODEL}}", name)
 
     return app
+
+
+class _Guard:
+    """The ASGI layer every HTTP request passes: the `Host` check, the `Content-Length` limit, the request metrics.
+
+    One plain ASGI middleware rather than three `@app.middleware("http")`
+    ones: those run each request through extra tasks and streams, a cost the
+    event loop pays per request under load.
+
+    Args:
+        app: the ASGI application inside.
+        metrics: the `ServingMetrics` that count each answer (not those of
+            `METRICS_PATH` itself).
+        allowed: set of host names a `Host` header may name (`"*"`: any), or
+            None for no check.
+    """
+
+    def __init__(self, app, metrics, allowed):
+        self.app, self.metrics, self.allowed = app, metrics, allowed
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] == METRICS_PATH:
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), [500]
+
+        async def send_and_note(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            refusal = self._refusal(dict(scope["headers"]))
+            if refusal is None:
+                await self.app(scope, receive, send_and_note)
+            else:
+                from fastapi.responses import JSONResponse
+
+                await JSONResponse({"error": refusal}, status_code=400)(scope, receive, send_and_note)
+        finally:
+            route = scope.get("route")
+            self.metrics.observe_request(scope["method"], getattr(route, "path", "unmatched"), status[0],
+                                         time.perf_counter() - start)
+
+    def _refusal(self, headers):
+        """The message refusing a request with these headers (`{bytes: bytes}`), or None."""
+        if self.allowed is not None and "*" not in self.allowed:
+            host = _host_of(headers.get(b"host", b"").decode("latin-1"))
+            if host not in self.allowed:
+                return (f"host {shown(host) if host else '(no Host header)'} not allowed (a guard against DNS "
+                        f"rebinding); start with --allowed-hosts {host or 'HOST'} to serve requests naming it "
+                        f"(allowed: {', '.join(sorted(self.allowed))})")
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_REQUEST_BYTES):
+            return f"request body over {MAX_REQUEST_BYTES} bytes"
+        return None
 
 
 def _host_of(value):

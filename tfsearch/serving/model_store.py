@@ -1,10 +1,12 @@
 """Serves the newest complete version of an exported model; loads and warms up newer ones before switching."""
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 import pathlib
+import sys
 import threading
 import time
 
@@ -36,6 +38,7 @@ logger = logging.getLogger("tfsearch.serving")
 # version is served, so that the first real batches pay no first-run costs:
 # the sizes a batching server forms (TensorFlow Serving pads to them).
 WARMUP_BATCH_SIZES = tuple(DEFAULT_BATCHING_PARAMETERS["allowed_batch_sizes"])
+LOADING_SWITCH_INTERVAL_SECONDS = 0.0005  # Python's thread switch interval while a version loads (default 5 ms)
 # A SavedModel without tfsearch's file list found at start-up is loaded once
 # its files have not changed for this long (later, between two polls).
 STARTUP_QUIET_SECONDS = 1.0
@@ -280,8 +283,9 @@ class ModelStore:
         started = time.monotonic()
         self._loading = version
         try:
-            loaded = self._load(version, identity)
-            calls = warm_up(loaded, self._folder(version))
+            with _short_gil_slices():
+                loaded = self._load(version, identity)
+                calls = warm_up(loaded, self._folder(version))
         except Exception as e:  # a broken version is reported, the current one keeps serving
             self._failed.add((version, identity))
             self._last_failure = e
@@ -327,3 +331,21 @@ class ModelStore:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def _short_gil_slices(seconds=LOADING_SWITCH_INTERVAL_SECONDS):
+    """Python's thread switch interval cut to `seconds` while a version loads, then restored.
+
+    Loading a SavedModel is mostly Python (the object graph, the functions'
+    graphs) and holds the GIL for whole 5 ms slices (Python's default), so
+    each of a request's hand-offs between the event loop, the handlers and
+    the batcher waits up to a slice: under load, requests slowed to seconds
+    while a version loaded. Shorter slices let them through.
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, seconds))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
