@@ -167,8 +167,11 @@ class GrpcClient:
             return False
 
 
-def closed_loop(make_client, clients, seconds, pick_query, call="predict"):
-    """`clients` threads, each with its own client, calling back to back for `seconds`; the figures."""
+def closed_loop(make_client, clients, seconds, pick_query, call="predict", stop=None):
+    """`clients` threads, each with its own client, calling back to back for `seconds`; the figures.
+
+    With `stop` (a `threading.Event`), they call until it is set instead.
+    """
     latencies = [[] for _ in range(clients)]
     errors = [0] * clients
     answers = [[] for _ in range(clients)]
@@ -179,7 +182,7 @@ def closed_loop(make_client, clients, seconds, pick_query, call="predict"):
         client, rng = make_client(), random.Random(c)
         ready.wait()  # every client connected before the clock starts
         go.wait()
-        while time.perf_counter() < stop_at[0]:
+        while not stop.is_set() if stop is not None else time.perf_counter() < stop_at[0]:
             query = pick_query(rng)
             start = time.perf_counter()
             try:
@@ -197,7 +200,7 @@ def closed_loop(make_client, clients, seconds, pick_query, call="predict"):
         thread.start()
     ready.wait()
     start = time.perf_counter()
-    stop_at[0] = start + seconds
+    stop_at[0] = start + seconds if seconds is not None else None
     go.set()
     for thread in threads:
         thread.join()
@@ -267,35 +270,50 @@ def _bisect(cumulative, value):
     return bisect.bisect_left(cumulative, value)
 
 
-def version_switches(base, queries, seconds=40, switches=2):
-    """Part 3: 16 clients on `/search` while new versions are published; failures and the slowest request."""
+def version_switches(base, queries, switches=2, settle_seconds=10, timeout_seconds=300):
+    """Part 3: 16 clients on `/search` while new versions are published; failures and the slowest request.
+
+    Each new version is published once the previous one answers, and the
+    load goes on `settle_seconds` after the last switch.
+    """
     work = SERVE_CACHE / "switching" / MODEL
     shutil.rmtree(work.parent, ignore_errors=True)
     first = max(int(p.name) for p in base.iterdir() if p.name.isdigit())
     shutil.copytree(base / str(first), work / "1")
     server = Server(work)
-    published = []
+    published, stop = [], threading.Event()
+
+    def served_version():
+        _, text = RestClient(server.port).get(f"/v1/models/{MODEL}")
+        return int(json.loads(text)["model_version_status"][0]["version"])
 
     def publish():
-        for n in range(switches):
-            time.sleep(seconds / (switches + 1))
-            version = n + 2
-            tmp = work / f".tmp-{version}"
-            shutil.copytree(work / "1", tmp)
-            os.rename(tmp, work / str(version))  # what `tfsearch export` does: a reader never sees half of it
-            published.append((version, round(time.perf_counter() - start, 1)))
+        try:
+            for version in range(2, switches + 2):
+                time.sleep(settle_seconds)
+                tmp = work / f".tmp-{version}"
+                shutil.copytree(work / "1", tmp)
+                os.rename(tmp, work / str(version))  # what `tfsearch export` does: a reader never sees half of it
+                at = time.perf_counter()
+                while served_version() != version and time.perf_counter() - at < timeout_seconds:
+                    time.sleep(0.2)
+                published.append({"version": version, "published_at_seconds": round(at - start, 1),
+                                  "served_after_seconds": round(time.perf_counter() - at, 1)})
+            time.sleep(settle_seconds)
+        finally:
+            stop.set()
 
     try:
         start = time.perf_counter()
         publisher = threading.Thread(target=publish)
         publisher.start()
-        figures, versions_seen = closed_loop(lambda: RestClient(server.port), 16, seconds,
-                                             lambda rng: rng.choice(queries), call="search")
+        figures, versions_seen = closed_loop(lambda: RestClient(server.port), 16, None,
+                                             lambda rng: rng.choice(queries), call="search", stop=stop)
         publisher.join()
-        figures["published_at_seconds"] = published
+        figures["switches"] = published
         figures["versions_answering"] = sorted({v for v in versions_seen if v is not None})
         print(f"version switches: {figures['errors']} errors of {figures['requests']}, slowest {figures['max_ms']} ms, "
-              f"versions {figures['versions_answering']}", flush=True)
+              f"versions {figures['versions_answering']}, {published}", flush=True)
     finally:
         server.stop()
         shutil.rmtree(work.parent, ignore_errors=True)

@@ -30,6 +30,11 @@ def cmd_serve(args):
     from tfsearch.serving.model_store import ModelStore
     from tfsearch.serving.search_service import SearchService
 
+    if args.tensorflow_intra_op_parallelism or args.tensorflow_inter_op_parallelism:
+        import tensorflow as tf  # before any op runs: the thread pools are made then
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
+        tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
     batching = {key: value for key, value in (("max_batch_size", args.max_batch_size),
                                               ("batch_timeout_micros", args.batch_timeout_micros),
                                               ("num_batch_threads", args.num_batch_threads))
@@ -77,6 +82,10 @@ def add_parser(subparsers):
     p.add_argument("--grpc-port", type=non_negative_int, default=8500,
                    help="gRPC port (default: 8500, as TF Serving's); 0 turns gRPC off")
     p.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for a new version")
+    for pool in ("intra", "inter"):
+        p.add_argument(f"--tensorflow-{pool}-op-parallelism", type=non_negative_int, default=0,
+                       help=f"TensorFlow's {pool}-op thread pool size (TF Serving's flag); 0: TensorFlow's choice "
+                            "(the cores)")
     p.add_argument("--max-batch-size", type=non_negative_int, default=None,
                    help="request batching (TF Serving's flag): concurrent searches (/search, predicts to search / "
                         "serving_default, REST or gRPC) are joined into one search_batchable call of at most this "
