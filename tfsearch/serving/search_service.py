@@ -19,11 +19,11 @@ SIGNATURES = tuple(TEXT_INPUTS)
 # Request batching: the export's own `batching_params.pbtxt` batch size and
 # threads (what TensorFlow Serving would use for it), but a shorter wait.
 # TensorFlow Serving's file keeps half a query's latency (11 ms); measured
-# through `tfsearch serve` (`python bench/serve.py`, 2 Xeon cores, SciFact),
-# that wait cost a lone client 15 ms of p50 (42 ms against 27.5 without
-# batching) while 2 ms cost it 1.5 ms, and at 16 clients the two gave the same
-# throughput within 6 % (the queue fills while a batch runs, so batches form
-# without waiting).
+# through `tfsearch serve` (`python bench/serve_settings.py`, 2 Xeon cores,
+# SciFact: bench/results/serve_settings.json), that wait cost a lone client
+# 11 ms of p50 (38.6 ms against 27.7 with 2 ms), and at 16 clients the two
+# gave the same throughput (132.6 and 131.8 requests/s): the queue fills
+# while a batch runs, so batches form without waiting.
 DEFAULT_MAX_BATCH_SIZE = DEFAULT_BATCHING_PARAMETERS["max_batch_size"]
 DEFAULT_BATCH_TIMEOUT_MICROS = 2000
 DEFAULT_NUM_BATCH_THREADS = DEFAULT_BATCHING_PARAMETERS["num_batch_threads"]
