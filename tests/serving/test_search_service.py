@@ -5,7 +5,7 @@ import pytest
 
 from tfsearch.export import export_search_model
 from tfsearch.serving.model_store import ModelStore
-from tfsearch.serving.search_service import BadRequest, PredictCall, SearchService
+from tfsearch.serving.search_service import BadRequest, PredictCall, SearchService, Unavailable
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,22 @@ def test_search_batchable_takes_one_k_and_diversity_per_query(store):
         assert out["ids"][0, 1] == b""  # past its own k: an unfilled slot
     finally:
         service.close()
+
+
+def test_a_closed_service_refuses_calls_as_unavailable(store, served):
+    from fastapi.testclient import TestClient
+
+    from tfsearch.serving.app import create_app
+
+    service = SearchService(store)
+    service.close()
+    with pytest.raises(Unavailable, match="shutting down"):
+        search(service, ["the cat"])
+    # Through REST: a 503 with a message (gRPC answers UNAVAILABLE); the app does not own a service it is given.
+    app = create_app(served[4], service=service)
+    client = TestClient(app)  # no lifespan: the service stays closed
+    response = client.get("/search", params={"q": "the cat"})
+    assert response.status_code == 503 and "shutting down" in response.json()["error"]
 
 
 def test_a_new_version_is_answered_by_itself_not_the_cache(store, served):  # last: it publishes version 2

@@ -19,6 +19,7 @@ from tfsearch.serving.search_service import (  # noqa: F401  (BadRequest, MAX_*:
     TEXT_INPUTS,
     BadRequest,
     NotFound,
+    Unavailable,
     PredictCall,
     check_diversity,
     check_k,
@@ -133,6 +134,10 @@ def create_app(base_path, model_name=None, poll_seconds=1.0, store=None, max_bat
     @app.exception_handler(BadRequest)
     async def bad_request(request, error):
         return JSONResponse({"error": str(error)}, status_code=400)
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(request, error):  # shutting down: the client may send it again elsewhere
+        return JSONResponse({"error": str(error)}, status_code=503)
 
     @app.exception_handler(NotFound)
     async def not_found(request, error):
