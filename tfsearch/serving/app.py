@@ -11,16 +11,18 @@ import numpy as np
 
 from tfsearch.export.search_module import DEFAULT_K
 from tfsearch.serving.search_service import (  # noqa: F401  (BadRequest, MAX_*: this module's API since it began)
+    BATCHABLE_SIGNATURE,
     DEFAULT_BATCH_TIMEOUT_MICROS,
     DEFAULT_MAX_BATCH_SIZE,
     MAX_BATCH,
     MAX_QUERY_CHARACTERS,
     SEARCH_SIGNATURES,
+    SIGNATURES as ALL_SIGNATURES,
     TEXT_INPUTS,
     BadRequest,
     NotFound,
-    Unavailable,
     PredictCall,
+    Unavailable,
     check_diversity,
     check_k,
     check_query,
@@ -31,7 +33,7 @@ MAX_REQUEST_BYTES = 1 << 20
 # The deepest nesting of JSON arrays and objects a request body may have (a
 # predict body needs 3); deeper ones are refused before they are parsed.
 MAX_JSON_DEPTH = 32
-SIGNATURES = ("serving_default", "search", "encode_query", "encode_document")  # those REST predicts may name
+SIGNATURES = tuple(s for s in ALL_SIGNATURES if s != BATCHABLE_SIGNATURE)  # those REST predicts may name
 METRICS_PATH = "/monitoring/prometheus/metrics"  # TensorFlow Serving's
 _PAGE = pathlib.Path(__file__).with_name("search_page.html")
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)

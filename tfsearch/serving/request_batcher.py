@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from tfsearch.export.saved_model_export import DEFAULT_BATCHING_PARAMETERS
+from tfsearch.utils.arguments import check_integer
 
 _STOP = object()  # one per worker thread, queued by `close()` behind the requests already waiting
 
@@ -89,13 +90,9 @@ class RequestBatcher:
     def __init__(self, store, max_batch_size=DEFAULT_BATCHING_PARAMETERS["max_batch_size"],
                  batch_timeout_micros=DEFAULT_BATCHING_PARAMETERS["batch_timeout_micros"],
                  num_batch_threads=DEFAULT_BATCHING_PARAMETERS["num_batch_threads"], on_batch=None):
-        if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
-            raise ValueError(f"`max_batch_size` must be a positive integer, got {max_batch_size!r}.")
-        if isinstance(batch_timeout_micros, bool) or not isinstance(batch_timeout_micros, int) \
-                or batch_timeout_micros < 0:
-            raise ValueError(f"`batch_timeout_micros` must be an integer >= 0, got {batch_timeout_micros!r}.")
-        if isinstance(num_batch_threads, bool) or not isinstance(num_batch_threads, int) or num_batch_threads < 1:
-            raise ValueError(f"`num_batch_threads` must be a positive integer, got {num_batch_threads!r}.")
+        check_integer(max_batch_size, "max_batch_size")
+        check_integer(batch_timeout_micros, "batch_timeout_micros", least=0)
+        check_integer(num_batch_threads, "num_batch_threads")
         self.store = store
         self.max_batch_size = max_batch_size
         self.batch_timeout_micros = batch_timeout_micros

@@ -4,6 +4,8 @@ import collections
 import threading
 import unicodedata
 
+from tfsearch.utils.arguments import check_integer
+
 
 def normalise_query(text):
     """The cache's form of a query: Unicode NFC, runs of whitespace as one space, no leading or trailing space.
@@ -45,9 +47,7 @@ class ResultCache:
     """
 
     def __init__(self, capacity):
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"`capacity` must be a positive integer, got {capacity!r}.")
-        self.capacity = capacity
+        self.capacity = check_integer(capacity, "capacity")
         self.hits = 0
         self.misses = 0
         self._entries = collections.OrderedDict()

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from tfsearch.export.saved_model_export import DEFAULT_BATCHING_PARAMETERS
+from tfsearch.utils.arguments import check_integer
 
 MAX_QUERY_CHARACTERS = 1000
 MAX_BATCH = 64  # queries in one request
@@ -167,10 +168,8 @@ class SearchService:
         from tfsearch.serving.result_cache import ResultCache
         from tfsearch.serving.serving_metrics import ServingMetrics
 
-        if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 0:
-            raise ValueError(f"`max_batch_size` must be an integer >= 0, got {max_batch_size!r}.")
-        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
-            raise ValueError(f"`cache_size` must be an integer >= 0, got {cache_size!r}.")
+        check_integer(max_batch_size, "max_batch_size", least=0)
+        check_integer(cache_size, "cache_size", least=0)
         self.store = store
         self.max_batch_size = max_batch_size
         self.batch_timeout_micros = batch_timeout_micros

@@ -1,5 +1,6 @@
 """Small shared helpers, standard library only (importing them loads no TensorFlow).
 
+- `arguments`: `check_integer`, one wording for integer arguments;
 - `atomic`: atomic file and folder writes;
 - `folder_files`: the ids and JSON metadata files of tfsearch folders;
 - `format_errors`: `FileFormatError`, the "path:line: problem" base error;
@@ -7,6 +8,7 @@
 - `precision`: the compute precision chosen from the hardware (`resolve_precision`).
 """
 
+from tfsearch.utils.arguments import check_integer
 from tfsearch.utils.atomic import atomic_directory, atomic_file, atomic_write_text
 from tfsearch.utils.folder_files import IDS_FILE, read_ids, read_metadata, write_ids, write_metadata
 from tfsearch.utils.format_errors import FileFormatError
@@ -19,6 +21,7 @@ __all__ = [
     "atomic_directory",
     "atomic_file",
     "atomic_write_text",
+    "check_integer",
     "choose_policy",
     "lazy_exports",
     "read_ids",
