@@ -25,6 +25,10 @@ INSTALL_REQUIRES = [
     "fastapi>=0.115",  # tfsearch serve
     "uvicorn>=0.30",
     "prometheus-client>=0.20",  # tfsearch serve: /monitoring/prometheus/metrics
+    # tfsearch encode: the corpus-encoding pipeline (DirectRunner here; Dataflow, Flink, Spark by options).
+    # Moves protobuf from 7.x to 6.33 (Beam needs protobuf<7); TF, TF Text and tensorflow-serving-api accept it.
+    "apache-beam==2.77.0",
+    "google-crc32c>=1.5",  # TFRecord checksums for Beam's WriteToTFRecord (C implementation; crcmod is pure Python)
 ]
 
 EXTRAS_REQUIRE = {

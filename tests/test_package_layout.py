@@ -6,7 +6,7 @@ import pathlib
 import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "tfsearch"
-LOWER = ("models", "index", "layers", "text")
+LOWER = ("models", "embeddings", "index", "layers", "text")
 UPPER = ("training", "export", "serving", "cli", "recommend")
 
 

@@ -18,8 +18,8 @@ __version__ = "0.1.0"
 __all__ = ["Keras3ActiveError", "__version__", "BertEncoder", "BertBackbone", "WordPieceTokenizer", "BruteForceIndex",
            "DiversityReranker", "TwoTower", "TrainConfig", "BeirDataset", "BeirFormatError", "evaluate_run"]
 
-_SUBPACKAGES = ("data", "eval", "export", "hybrid", "index", "layers", "models", "recommend", "serving", "text",
-                "training", "utils")
+_SUBPACKAGES = ("data", "embeddings", "eval", "export", "hybrid", "index", "layers", "models", "recommend",
+                "serving", "text", "training", "utils")
 
 __getattr__, __dir__ = lazy_exports(__name__, __all__, {
     "tfsearch.models.bert_encoder": ("BertEncoder",),

@@ -9,11 +9,11 @@ exit code 2.
 import argparse
 import sys
 
-from tfsearch.cli import (data, evaluate, export, index, quickstart, recommend, search, serve,
+from tfsearch.cli import (data, encode, evaluate, export, index, quickstart, recommend, search, serve,
                           train)
 
 # In the order `tfsearch --help` lists them.
-COMMANDS = (quickstart, data, evaluate, index, train, export, serve, search, recommend)
+COMMANDS = (quickstart, data, encode, evaluate, index, train, export, serve, search, recommend)
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -33,7 +33,12 @@ def build_parser():
 
 def main(argv=None):
     """Runs `tfsearch ARGV...`; returns the exit code (2 for errors the user can fix, 130 when interrupted)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not hasattr(args, "pipeline_args"):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:
+        args.pipeline_args = unknown  # a command that passes options on (`tfsearch encode`: Beam's)
     from tfsearch.cli.common import quiet_tensorflow
 
     quiet_tensorflow()

@@ -42,3 +42,15 @@ fraction = _checked(float, lambda v: 0.0 < v <= 1.0, "a number in (0, 1]")
 unit_interval = _checked(float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
 positive_int_list = _listed(positive_int, "comma-separated positive integers")
 unit_interval_list = _listed(unit_interval, "comma-separated numbers in [0, 1]", container=list)
+
+
+def partition(text):
+    """`"I/N"` -> `(I, N)`: partition I of N, `N >= 1` and `0 <= I < N` (`tfsearch index build --partition`)."""
+    index, slash, count = text.partition("/")
+    try:
+        index, count = int(index), int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N (partition I of N, such as 0/4), got {text!r}") from None
+    if not slash or count < 1 or not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"expected I/N with N >= 1 and 0 <= I < N (such as 0/4), got {text!r}")
+    return index, count

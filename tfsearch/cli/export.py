@@ -19,7 +19,8 @@ def cmd_export(args):
         given["warmup_signature"] = "search_batchable"
     version_dir, audit = export_search_model(
         encoder, index, args.output, document_encoder=document_encoder, method=args.method,
-        metadata={"model": model, "index": str(args.index)}, titles=corpus_titles(built.get("data"), text_chars=80)
+        metadata={"model": model, "index": str(args.index),
+                  "encoder_fingerprint": built.get("encoder_fingerprint")}, titles=corpus_titles(built.get("data"), text_chars=80)
         or None, prf_documents=args.prf_documents, **given)
     flavour = "brute_force" if not audit["scann"] else "scann"
     print(f"Wrote {version_dir} ({flavour}; signatures serving_default = search, encode_query, encode_document, "

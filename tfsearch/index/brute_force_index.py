@@ -128,6 +128,8 @@ class BruteForceIndex(tf.keras.layers.Layer):
         Returns:
             self.
         """
+        # A float32 tensor is checked through a numpy view and becomes the variable without a copy of the matrix.
+        tensor = embeddings if tf.is_tensor(embeddings) and embeddings.dtype == tf.float32 else None
         embeddings = np.asarray(embeddings, dtype=np.float32)
         identifiers = [str(i) for i in identifiers]
         if embeddings.ndim != 2 or embeddings.shape[0] == 0:
@@ -141,7 +143,7 @@ class BruteForceIndex(tf.keras.layers.Layer):
         if not np.isfinite(embeddings).all():
             raise ValueError(f"`embeddings` must be finite, got NaN or infinite values in "
                              f"{int((~np.isfinite(embeddings)).any(axis=1).sum())} rows.")
-        self._embeddings = tf.Variable(embeddings, trainable=False, name="embeddings")
+        self._embeddings = tf.Variable(embeddings if tensor is None else tensor, trainable=False, name="embeddings")
         self._identifiers = tf.Variable(tf.constant(identifiers, tf.string), trainable=False, name="identifiers")
         if self.quantization == "int8":
             codes, scale = quantize_int8(embeddings)

@@ -163,10 +163,12 @@ def exportable_index(index):
     """An index whose in-graph `candidates` works in an export, from one as `load_index` returns it.
 
     A built index is returned as it is. A loaded ScaNN index answers through
-    its own SavedModel, but an export needs the Keras layer: the searcher is
-    rebuilt from the saved embeddings with the parameters the index was tuned
-    to (ScaNN's k-means is randomised: the tree differs). Each backend decides
-    through its `exportable()` method.
+    its own SavedModel, but an export needs the Keras layer: it is made from
+    the pybind searcher the folder keeps (`scann_searcher/`, updates included,
+    no retraining); a folder written before it kept one is rebuilt from the
+    saved embeddings with the parameters the index was tuned to (ScaNN's
+    k-means is randomised: the tree differs). Each backend decides through
+    its `exportable()` method.
 
     Args:
         index: a `BruteForceIndex` or `ScannIndex`, built or loaded.

@@ -2,6 +2,7 @@
 
 import dataclasses
 import pathlib
+import shutil
 import tempfile
 
 import numpy as np
@@ -13,6 +14,8 @@ from tfsearch.index.scann_tuning import ScannParams, default_scann_params, relea
 from tfsearch.utils.atomic import atomic_directory
 
 INDEX_FORMAT = "tfsearch.scann.v1"
+# The pybind searcher's own files inside an index folder: what `tfsearch index update` updates.
+SEARCHER_DIR = "scann_searcher"
 SCANN_NAMESPACE = "Scann"
 _SCANN_MISSING = (
     "This index uses ScaNN's TensorFlow ops, which need the `scann` package: pip install scann==1.4.2 "
@@ -51,7 +54,7 @@ def _scann_layer_class():
             """Indexes a searcher already built and serialised (a `scann_ops.ScannState`).
 
             tfrs' `index` builds the searcher from a tensor of the candidates;
-            here it is handed over instead (see `_build_scann_state`), and the
+            here it is handed over instead (see `read_scann_state`), and the
             rest of `index` (identifiers, caches) runs unchanged. The candidates
             tensor is then only read for its shape.
             """
@@ -120,22 +123,19 @@ def _read_npy_tensor(path):
     return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
 
 
-def _build_scann_state(embeddings, params, k, check_queries=None):
-    """Builds a ScaNN searcher and returns it as a `scann_ops.ScannState` (variables for a SavedModel).
+def build_pybind_searcher(embeddings, params, k, identifiers):
+    """A ScaNN searcher built by ScaNN's pybind API, with `identifiers` as its docids (so it can be updated).
 
-    Built with ScaNN's pybind API from the numpy matrix (no TensorFlow copy of
-    the input), serialised to a temporary folder, freed, and read back into
-    variables: peak memory stays near twice the embeddings, where tfrs' own
-    `index` (TF op, `scann_to_tensors`, variables, and a searcher resource
-    that is never freed) went over three times.
+    Args:
+        embeddings: float32 C-contiguous numpy `[num_documents, dim]` (no TensorFlow copy is made).
+        params: `ScannParams`.
+        k: int. The searcher's default number of neighbours.
+        identifiers: list of str `[num_documents]`, in row order.
 
-    With `check_queries`, returns `(state, positions)`: the top `k` document
-    positions of those queries from the same searcher before it is freed (the
-    TF op restores it bit for bit), so a recall check needs no second,
-    TensorFlow-side searcher in memory.
+    Returns:
+        `scann.scann_ops_pybind.ScannSearcher`.
     """
     import scann
-    from scann.scann_ops.py import scann_ops
 
     builder = (scann.scann_ops_pybind.builder(embeddings, k, "dot_product")
                .tree(num_leaves=params.num_leaves, num_leaves_to_search=params.num_leaves_to_search,
@@ -143,28 +143,86 @@ def _build_scann_state(embeddings, params, k, check_queries=None):
                .score_ah(params.dimensions_per_block))
     if params.num_reordering_candidates is not None:
         builder = builder.reorder(params.num_reordering_candidates)
-    searcher = builder.build()
+    return builder.build(docids=list(identifiers))
+
+
+def serialize_searcher(searcher, folder):
+    """Writes a pybind searcher's files into `folder` with relative asset paths (the folder can move).
+
+    The docids are not written (ScaNN would pickle them): an index folder
+    keeps them in `ids.txt`, in the searcher's row order.
+    """
+    pathlib.Path(folder).mkdir(parents=True, exist_ok=True)
+    searcher.searcher.serialize(str(folder), True)
+    return pathlib.Path(folder)
+
+
+def load_pybind_searcher(folder, identifiers):
+    """The pybind searcher serialised in `folder` (`serialize_searcher`), with `identifiers` as its docids.
+
+    Nothing is unpickled: the ids come from the caller (an index folder's `ids.txt`).
+
+    Raises:
+        ValueError: the searcher holds another number of rows than `identifiers`.
+    """
+    _import_scann()
+    from scann.scann_ops.py import scann_ops_pybind
+
+    loaded = scann_ops_pybind.load_searcher(str(folder), assets_backcompat_shim=False)
+    searcher = scann_ops_pybind.ScannSearcher(loaded.searcher, docids=list(identifiers))
+    if searcher.size() != len(identifiers):
+        raise ValueError(f"{folder} holds a searcher of {searcher.size()} rows but {len(identifiers)} ids were "
+                         "given; rebuild the index with `tfsearch index build`.")
+    return searcher
+
+
+def read_scann_state(folder):
+    """A searcher serialised by ScaNN's pybind API in `folder`, read into a `scann_ops.ScannState`.
+
+    The `.npy` files are read once into memory that the tensors share.
+    """
+    from scann.scann_ops.py import scann_ops
+
+    tensors = []
+    for name, dtype in zip(_STATE_FILES, _ABSENT):
+        path = pathlib.Path(folder) / name if name else None
+        if path is None or not path.exists():
+            tensors.append(tf.zeros([], dtype))
+        elif name.endswith(".npy"):
+            tensors.append(_read_npy_tensor(path))
+        else:
+            tensors.append(tf.constant([path.read_bytes()]))
+    state = scann_ops.ScannState(tensors)
+    del tensors
+    return state
+
+
+def _build_scann_state(embeddings, params, k, identifiers, folder, check_queries=None):
+    """Builds a ScaNN searcher, serialises it into `folder` and returns it as a `scann_ops.ScannState`.
+
+    Built with ScaNN's pybind API from the numpy matrix (no TensorFlow copy of
+    the input), serialised, freed, and read back into variables: peak memory
+    stays near twice the embeddings, where tfrs' own `index` (TF op,
+    `scann_to_tensors`, variables, and a searcher resource that is never
+    freed) went over three times. The files stay in `folder`: `save` keeps
+    them, and `tfsearch.index.index_updates` updates them.
+
+    With `check_queries`, returns `(state, positions)`: the top `k` document
+    positions of those queries from the same searcher before it is freed (the
+    TF op restores it bit for bit), so a recall check needs no second,
+    TensorFlow-side searcher in memory.
+    """
+    searcher = build_pybind_searcher(embeddings, params, k, identifiers)
     positions = None
     if check_queries is not None:
         reorder = params.num_reordering_candidates
-        positions, _ = searcher.search_batched_parallel(
-            np.ascontiguousarray(check_queries, np.float32), k, None if reorder is None else max(k, reorder),
-            params.num_leaves_to_search)
-    with tempfile.TemporaryDirectory(prefix="tfsearch-scann-") as folder:
-        searcher.serialize(folder)
-        del searcher
-        release_freed_memory()
-        tensors = []
-        for name, dtype in zip(_STATE_FILES, _ABSENT):
-            path = pathlib.Path(folder) / name if name else None
-            if path is None or not path.exists():
-                tensors.append(tf.zeros([], dtype))
-            elif name.endswith(".npy"):
-                tensors.append(_read_npy_tensor(path))
-            else:
-                tensors.append(tf.constant([path.read_bytes()]))
-    state = scann_ops.ScannState(tensors)
-    del tensors
+        positions, _ = searcher.searcher.search_batched(
+            np.ascontiguousarray(check_queries, np.float32), k, -1 if reorder is None else max(k, reorder),
+            params.num_leaves_to_search, True, 256)
+    serialize_searcher(searcher, folder)
+    del searcher
+    release_freed_memory()
+    state = read_scann_state(folder)
     return state if check_queries is None else (state, positions)
 
 
@@ -209,6 +267,11 @@ class ScannIndex(tf.Module):
         self.check_positions = None
         self.num_documents = 0
         self.embedding_dim = None
+        # The pybind searcher's serialised files (`SEARCHER_DIR` of a folder, or a temporary folder this
+        # index owns), and the rows upserted or deleted since its tree was trained (`index_updates`).
+        self.searcher_dir = None
+        self._searcher_files = None
+        self.updates_since_training = 0
 
     @property
     def identifiers(self):
@@ -265,14 +328,47 @@ class ScannIndex(tf.Module):
             dimensions_per_block=params.dimensions_per_block,
             num_reordering_candidates=params.num_reordering_candidates,
         )
-        built = _build_scann_state(embeddings, params, self.k, check_queries)
+        files = tempfile.TemporaryDirectory(prefix="tfsearch-scann-")  # removed with this index
+        built = _build_scann_state(embeddings, params, self.k, identifiers, files.name, check_queries)
         state, self.check_positions = built if check_queries is not None else (built, None)
+        self._index_state(state, identifiers, embeddings, pathlib.Path(files.name), files)
+        self.updates_since_training = 0
+        return self
+
+    def index_from_searcher(self, folder, identifiers, embeddings, owner=None):
+        """Indexes a searcher already serialised by ScaNN's pybind API in `folder`, without training.
+
+        Used for a loaded index's `exportable()` and by `tfsearch.index.index_updates`.
+
+        Args:
+            folder: path. The files of `serialize_searcher` (a folder's `SEARCHER_DIR`).
+            identifiers: list of str `[num_documents]`, in the searcher's row order.
+            embeddings: float32 `[num_documents, dim]` in the same order (may be memory-mapped).
+            owner: an object that must live as long as the files (a `tempfile.TemporaryDirectory`), or None.
+
+        Returns:
+            self.
+        """
+        self.params = self.params or default_scann_params(len(identifiers), self.k)
+        self.layer = _scann_layer_class()(
+            k=self.k,
+            num_leaves=self.params.num_leaves,
+            num_leaves_to_search=self.params.num_leaves_to_search,
+            training_iterations=self.params.training_iterations,
+            dimensions_per_block=self.params.dimensions_per_block,
+            num_reordering_candidates=self.params.num_reordering_candidates,
+        )
+        self._index_state(read_scann_state(folder), [str(i) for i in identifiers], embeddings,
+                          pathlib.Path(folder), owner)
+        return self
+
+    def _index_state(self, state, identifiers, embeddings, folder, owner):
         self.layer.index_from_state(state, tf.constant(identifiers))
         self._identifiers = identifiers
         self._embeddings = embeddings
         self._position_of = self._document_embeddings = None  # made again, from these rows, when first needed
         self.num_documents, self.embedding_dim = embeddings.shape
-        return self
+        self.searcher_dir, self._searcher_files = folder, owner
 
     def __call__(self, queries, k=None, leaves_to_search=None, num_reordering_candidates=None):
         """`(scores, ids)` tensors `[num_queries, k]`; ids are strings.
@@ -363,10 +459,12 @@ class ScannIndex(tf.Module):
     def exportable(self):
         """An index whose `candidates` works in an export (see `tfsearch.index.exportable_index`).
 
-        This one when it was built here; for a loaded one, which answers
-        through its own SavedModel, a new index built from its embeddings
-        with the parameters it was tuned to (ScaNN's k-means is randomised:
-        the tree differs).
+        This one when it was built here. For a loaded one, which answers
+        through its own SavedModel: the searcher the folder keeps in
+        `SEARCHER_DIR` (no retraining: the export serves exactly this index,
+        updates included); a folder written before it kept one is rebuilt
+        from its embeddings with the parameters it was tuned to (ScaNN's
+        k-means is randomised: the tree differs).
 
         Returns:
             `ScannIndex` with a Keras layer.
@@ -380,7 +478,12 @@ class ScannIndex(tf.Module):
         if self.embeddings is None:
             raise ValueError(f"{self.folder or 'This index'} holds no document embeddings to rebuild the searcher "
                              "from (built before they were saved); rebuild it with `tfsearch index build`.")
-        return ScannIndex(k=self.k, params=self.params).index(np.asarray(self.embeddings), self.identifiers)
+        index = ScannIndex(k=self.k, params=self.params)
+        if self.searcher_dir is not None:
+            index.index_from_searcher(self.searcher_dir, self.identifiers, self.embeddings)
+            index.updates_since_training = self.updates_since_training
+            return index
+        return index.index(np.asarray(self.embeddings), self.identifiers)
 
     def search(self, queries, k=None, **overrides):
         """Like `BruteForceIndex.search`: `(scores [num_queries, k] numpy, ids list of lists of str)`.
@@ -399,7 +502,13 @@ class ScannIndex(tf.Module):
         return scores.numpy(), [[i.decode("utf-8") for i in row if i] for row in ids.numpy()]
 
     def save(self, path, metadata=None, overwrite=False):
-        """Writes a SavedModel (signature `search`: queries, k -> scores, ids), ids and `index.json`, atomically."""
+        """Writes the index folder atomically.
+
+        It holds a SavedModel (signature `search`: queries, k -> scores, ids),
+        the pybind searcher's files (`SEARCHER_DIR`, what `tfsearch index
+        update` updates), `embeddings.npy`, `ids.txt` and `index.json`
+        (`updates_since_training` included).
+        """
         if self.layer is None:
             raise ValueError("Nothing to save: build the index with `index()` first.")
         module = _SearchModule(self.layer, self.embedding_dim)
@@ -413,8 +522,12 @@ class ScannIndex(tf.Module):
                 "params": dataclasses.asdict(self.params),
                 "num_documents": self.num_documents,
                 "embedding_dim": self.embedding_dim,
+                "updates_since_training": self.updates_since_training,
                 "metadata": metadata or {},
             }
+            if self.searcher_dir is not None:
+                shutil.copytree(self.searcher_dir, tmp / SEARCHER_DIR)
+                meta["searcher"] = SEARCHER_DIR
             if self.embeddings is not None:
                 np.save(tmp / "embeddings.npy", np.asarray(self.embeddings, np.float32))
             write_index_files(tmp, self._identifiers, meta)
@@ -431,6 +544,8 @@ class ScannIndex(tf.Module):
         index._identifiers = read_identifiers(path, meta["num_documents"])
         index.num_documents, index.embedding_dim = meta["num_documents"], meta["embedding_dim"]
         index._embeddings_path = path / "embeddings.npy"
+        index.searcher_dir = path / SEARCHER_DIR if (path / SEARCHER_DIR).is_dir() else None
+        index.updates_since_training = int(meta.get("updates_since_training", 0))
         index.folder = path
         return index, meta["metadata"]
 
