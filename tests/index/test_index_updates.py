@@ -155,6 +155,28 @@ def test_folder_update_records_it_and_refuses_other_encoders(small, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".v3")]  # no temporary folder left
 
 
+def test_a_partition_takes_only_its_own_ids(small, tmp_path):
+    from tfsearch.embeddings.embedding_shards import partition_of, read_embeddings
+
+    embeddings, ids, add, add_ids, delete_ids, _ = small
+    whole = write_embedding_shards(tmp_path / "all", ids, embeddings, encoder_fingerprint="f1")
+    # Partition 1 of 3, as `tfsearch index build --embeddings all --partition 1/3` makes it.
+    part_ids, part_rows = read_embeddings(whole, partition=(1, 3))
+    BruteForceIndex(k=10).index(part_rows, part_ids).save(
+        tmp_path / "part", metadata={"encoder_fingerprint": "f1", "partition": {"index": 1, "count": 3}})
+    shards = write_embedding_shards(tmp_path / "add", add_ids, add, encoder_fingerprint="f1")
+    (tmp_path / "gone.txt").write_text("\n".join(delete_ids) + "\n")  # ids of every partition
+    record = update_index_folder(tmp_path / "part", tmp_path / "v2", add=shards["folder"],
+                                 delete=tmp_path / "gone.txt")
+    mine = {i for i in add_ids + delete_ids if partition_of(i, 3) == 1}
+    assert record["added"] + record["replaced"] + record["deleted"] == len(mine)
+    assert record["other_partitions_skipped"] == {"delete": sum(partition_of(i, 3) != 1 for i in delete_ids)}
+    # The result is partition 1 of the updated corpus: an update of the whole, then the same split.
+    corpus = updated_corpus(ids, embeddings, add_ids, add, delete_ids)
+    expected = sorted(i for i in corpus if partition_of(i, 3) == 1)
+    assert sorted(load_index(tmp_path / "v2")[0].identifiers) == expected
+
+
 def test_old_scann_folders_without_a_searcher_are_refused(clustered, tmp_path):
     import shutil
 

@@ -63,7 +63,7 @@ def test_every_public_name_and_subpackage_of_tfsearch_resolves():
     for package in (tfsearch, tfsearch.training, tfsearch.recommend):
         for name in package.__all__:
             assert getattr(package, name) is not None, (package.__name__, name)
-    assert set(tfsearch._SUBPACKAGES) == {"data", "eval", "export", "hybrid", "index", "layers", "models",
+    assert set(tfsearch._SUBPACKAGES) == {"data", "embeddings", "eval", "export", "hybrid", "index", "layers", "models",
                                           "recommend", "serving", "text", "training", "utils"}
     for name in tfsearch._SUBPACKAGES:
         assert getattr(tfsearch, name).__name__ == f"tfsearch.{name}"

@@ -229,6 +229,12 @@ def _encoder_dtype(precision):
     return {"bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}.get(precision, "float32")
 
 
+def _partition(index_metadata):
+    """`(i, n)` of an index built with `--partition I/N` (`metadata.partition`), or None."""
+    partition = index_metadata.get("partition")
+    return None if not partition else (int(partition["index"]), int(partition["count"]))
+
+
 def read_additions(source, index_metadata, batch_size=64, progress=False):
     """The documents to add from an embedding shard set or a `corpus.jsonl`, checked against the index's encoder.
 
@@ -240,14 +246,19 @@ def read_additions(source, index_metadata, batch_size=64, progress=False):
         batch_size: int. Texts per forward pass (corpus only).
         progress: bool. Progress bars.
 
+    An index built as one partition of a corpus (`index build --partition I/N`) takes only the
+    documents whose id falls in its partition (`partition_of`); the others belong to other
+    partitions.
+
     Returns:
-        `(ids, embeddings, kind)`: list of str, float32 `[count, dim]`, and `"manifest"` or `"corpus"`.
+        `(ids, embeddings, kind)`: list of str, float32 `[count, dim]` (None when no document is
+        left), and `"manifest"` or `"corpus"`.
 
     Raises:
         EncoderMismatchError: the shards, or the model the index names, come from another encoder.
         ValueError: the index records no encoder fingerprint.
     """
-    from tfsearch.embeddings.embedding_shards import MANIFEST_FILE, read_embeddings, read_manifest
+    from tfsearch.embeddings.embedding_shards import MANIFEST_FILE, partition_of, read_embeddings, read_manifest
 
     built_with = index_metadata.get("encoder_fingerprint")
     if built_with is None:
@@ -262,7 +273,7 @@ def read_additions(source, index_metadata, batch_size=64, progress=False):
                 f"with encoder {built_with}: they are not comparable. Encode the documents with the index's model "
                 f"(`tfsearch encode --model {index_metadata.get('model') or '<the index model>'}`), or rebuild the "
                 f"index from shards of one encoder (`tfsearch index build --embeddings`).")
-        ids, embeddings = read_embeddings(manifest, progress=progress)
+        ids, embeddings = read_embeddings(manifest, progress=progress, partition=_partition(index_metadata))
         return ids, embeddings, "manifest"
     if not path.is_file():
         raise FileNotFoundError(f"{source}: no such file or shard set (give a corpus.jsonl or a shard-set folder).")
@@ -272,7 +283,11 @@ def read_additions(source, index_metadata, batch_size=64, progress=False):
     from tfsearch.models.bert_encoder import BertEncoder
     from tfsearch.models.fingerprint import model_fingerprint
 
-    documents = list(iter_corpus(path))  # validated before the model is loaded
+    partition = _partition(index_metadata)
+    documents = [d for d in iter_corpus(path)  # validated before the model is loaded
+                 if partition is None or partition_of(d.id, partition[1]) == partition[0]]
+    if not documents:
+        return [], None, "corpus"
     encoder = BertEncoder.from_pretrained(index_metadata.get("model"), sequence_length=index_metadata.get(
         "max_length"), dtype=_encoder_dtype(index_metadata.get("precision")))
     if model_fingerprint(encoder) != built_with:
@@ -324,9 +339,17 @@ def update_index_folder(path, output, add=None, delete=None, rebalance="auto", o
         raise FileExistsError(f"{output} already exists; choose another path or pass --overwrite.")
     delete_ids = read_delete_ids(delete) if delete is not None else []
     index, metadata = load_index(path)
+    partition, skipped = _partition(metadata), 0
+    if partition is not None:  # ids of the other partitions are theirs to delete
+        from tfsearch.embeddings.embedding_shards import partition_of
+
+        kept = [i for i in delete_ids if partition_of(i, partition[1]) == partition[0]]
+        delete_ids, skipped = kept, len(delete_ids) - len(kept)
     add_ids, add_embeddings, kind = (read_additions(add, metadata, batch_size, progress) if add is not None
                                      else ([], None, None))
     new_index, report = update_index(index, add_ids, add_embeddings, delete_ids, rebalance=rebalance)
+    if partition is not None:
+        report["other_partitions_skipped"] = {"delete": skipped}
     record = {**report, "from_index": str(path), "add": None if add is None else str(add), "add_kind": kind,
               "delete": None if delete is None else str(delete), "rebalance": rebalance,
               "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
