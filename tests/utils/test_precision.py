@@ -106,3 +106,11 @@ def test_this_machine_resolves_to_what_its_facts_say():
 def test_importing_the_module_loads_no_tensorflow():
     code = "import sys, tfsearch.utils.precision; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_policy_of_inverts_policy_name():
+    # What an index records (`encoder.backbone.compute_dtype`) back to the policy that computes in it.
+    for policy in ("float32", "mixed_bfloat16", "mixed_float16"):
+        assert precision.policy_of(precision.policy_name(policy)) == policy
+    # Nothing usable recorded (an old index, a shard set encoded through an export): float32.
+    assert precision.policy_of(None) == precision.policy_of("as exported") == "float32"

@@ -225,10 +225,6 @@ def _update_scann(index, add_ids, add_embeddings, delete_ids, rebalance, report)
     return new_index
 
 
-def _encoder_dtype(precision):
-    return {"bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}.get(precision, "float32")
-
-
 def _partition(index_metadata):
     """`(i, n)` of an index built with `--partition I/N` (`metadata.partition`), or None."""
     partition = index_metadata.get("partition")
@@ -282,6 +278,7 @@ def read_additions(source, index_metadata, batch_size=64, progress=False):
     from tfsearch.models.batch_encoding import encode_dataset
     from tfsearch.models.bert_encoder import BertEncoder
     from tfsearch.models.fingerprint import model_fingerprint
+    from tfsearch.utils.precision import policy_of
 
     partition = _partition(index_metadata)
     documents = [d for d in iter_corpus(path)  # validated before the model is loaded
@@ -289,7 +286,7 @@ def read_additions(source, index_metadata, batch_size=64, progress=False):
     if not documents:
         return [], None, "corpus"
     encoder = BertEncoder.from_pretrained(index_metadata.get("model"), sequence_length=index_metadata.get(
-        "max_length"), dtype=_encoder_dtype(index_metadata.get("precision")))
+        "max_length"), dtype=policy_of(index_metadata.get("precision")))
     if model_fingerprint(encoder) != built_with:
         raise EncoderMismatchError(
             f"The index names model {index_metadata.get('model')!r}, which is now encoder "

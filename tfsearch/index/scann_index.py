@@ -258,7 +258,8 @@ class ScannIndex(tf.Module):
         self.params = params
         self.layer = None
         self.folder = None  # where `load` read it from
-        self._restored = None
+        self._restored = None  # the saved `search` signature of a loaded index, read on first search
+        self._saved_model_path = None
         self._identifiers = None
         self._embeddings = None
         self._embeddings_path = None
@@ -386,6 +387,9 @@ class ScannIndex(tf.Module):
                              "loaded ScaNN index searches with the parameters it was built with), got "
                              f"leaves_to_search={leaves_to_search!r}, "
                              f"num_reordering_candidates={num_reordering_candidates!r}.")
+        if self._restored is None and self._saved_model_path is not None:
+            # Read when first searched: updating or exporting a loaded index never needs it.
+            self._restored = tf.saved_model.load(str(self._saved_model_path)).signatures["search"]
         if self._restored is not None:
             out = self._restored(queries=queries, k=tf.constant(k, tf.int32))
             return out["scores"], out["ids"]
@@ -428,7 +432,7 @@ class ScannIndex(tf.Module):
                 loaded (no Keras layer).
         """
         n = check_num_candidates(n)
-        if self.layer is None and self._restored is None:
+        if self.layer is None and self._saved_model_path is None:
             raise ValueError("The index is empty; call `index(embeddings, identifiers)` first.")
         if self.layer is None:
             raise ValueError("A loaded ScaNN index answers through its own SavedModel, which has no in-graph "
@@ -540,7 +544,7 @@ class ScannIndex(tf.Module):
         meta = read_index_meta(path, INDEX_FORMAT)
         _import_scann()
         index = cls(k=meta["k"], params=ScannParams(**meta["params"]))
-        index._restored = tf.saved_model.load(str(path / "saved_model")).signatures["search"]
+        index._saved_model_path = path / "saved_model"
         index._identifiers = read_identifiers(path, meta["num_documents"])
         index.num_documents, index.embedding_dim = meta["num_documents"], meta["embedding_dim"]
         index._embeddings_path = path / "embeddings.npy"

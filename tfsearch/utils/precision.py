@@ -146,10 +146,18 @@ def resolve_precision(value=AUTO, argument="dtype", log=True):
     return policy, reason
 
 
+_COMPUTE_DTYPES = {None: "float32", "float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
+
+
 def policy_name(policy):
     """The compute dtype of a policy for people: `"float32"`, `"bfloat16"` or `"float16"`."""
-    return {None: "float32", "float32": "float32", "mixed_bfloat16": "bfloat16",
-            "mixed_float16": "float16"}.get(policy, str(policy))
+    return _COMPUTE_DTYPES.get(policy, str(policy))
+
+
+def policy_of(compute_dtype):
+    """The policy that computes in `compute_dtype` (as an index or shard set records it), the inverse of
+    `policy_name`: `"bfloat16"` -> `"mixed_bfloat16"`; anything else unknown (None, "as exported") -> `"float32"`."""
+    return {name: policy for policy, name in _COMPUTE_DTYPES.items() if policy}.get(compute_dtype, "float32")
 
 
 @functools.lru_cache(maxsize=None)
