@@ -77,7 +77,10 @@ def machine_description():
         `python`, the installed `tensorflow` and `numpy` versions (read
         from the package metadata: TensorFlow is not imported), and
         `auto_precision`: what `"auto"` picks on this CPU (`{"policy",
-        "reason"}`, from the CPU flags; accelerators are not queried).
+        "reason"}`, from the CPU flags; accelerators are not queried), and
+        `onednn`: TensorFlow's oneDNN setting (`{"TF_ENABLE_ONEDNN_OPTS":
+        the variable after `import tfsearch`, or None for TensorFlow's
+        default, "reason"}`, see `tfsearch.utils.onednn`).
 
     Example:
     ```python
@@ -85,13 +88,18 @@ def machine_description():
     # {"processor": "x86_64", "machine": "x86_64", "cpu_model": "Intel(R) Xeon(R) ...",
     #  "cpu_flags": ["amx_bf16", ..., "avx2", "avx512f", ...], "cpus": 2, "python": "3.11.7",
     #  "tensorflow": "2.20.0", "numpy": "2.2.6",
-    #  "auto_precision": {"policy": "mixed_bfloat16", "reason": "CPU with AMX-BF16"}}
+    #  "auto_precision": {"policy": "mixed_bfloat16", "reason": "CPU with AMX-BF16"},
+    #  "onednn": {"TF_ENABLE_ONEDNN_OPTS": None, "reason": "TensorFlow turns oneDNN on by itself ..."}}
     ```
     """
+    from tfsearch.utils.onednn import ONEDNN_VARIABLE, choose_onednn
     from tfsearch.utils.precision import choose_policy, cpu_flags
 
     model, flags = _cpu_info()
     policy, reason = choose_policy(cpu_flags())
+    onednn_value = os.environ.get(ONEDNN_VARIABLE)
+    # Why the variable has its value: decided as `import tfsearch` did, before it was set.
+    _, onednn_reason = choose_onednn(cpu_flags(), platform.machine())
     return {
         "processor": platform.processor() or platform.machine(),
         "machine": platform.machine(),
@@ -102,6 +110,7 @@ def machine_description():
         "tensorflow": _package_version("tensorflow", "tensorflow-cpu", "tf-nightly"),
         "numpy": _package_version("numpy"),
         "auto_precision": {"policy": policy or "float32", "reason": reason},
+        "onednn": {ONEDNN_VARIABLE: onednn_value, "reason": onednn_reason},
     }
 
 

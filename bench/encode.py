@@ -5,19 +5,37 @@ Measures, on the whole SciFact corpus (title + " " + text, 256-token limit):
   on this machine -- bfloat16 where native -- and bfloat16 with `--bf16`),
   with its length-aware batching, including tokenisation;
 - the same for sentence-transformers (CPU torch) when it is installed
-  (`make bench` installs it), run in a separate process with the same thread count;
+  (`make bench` installs it), with the same thread count;
 - single-query latency (p50, p90) for both;
 - the cosine between the two libraries' embeddings of every document.
 
-Writes `bench/results/encode.json` (atomically) and prints a summary.
+Every library and setting runs in its own process, so that each reads its
+kernel settings (TensorFlow's `TF_ENABLE_ONEDNN_OPTS`, oneDNN's ISA limit)
+afresh.
+
+`--emulate-cpu avx2` measures on this machine what an AVX2-only CPU (AMD Zen 3)
+would run: oneDNN (TensorFlow's and torch's), MKL and torch's own kernels are
+limited to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`, `MKL_ENABLE_INSTRUCTIONS=AVX2`,
+`ATEN_CPU_CAPABILITY=avx2`), precision "auto" decides from the flags of such a
+CPU (float32), and tfsearch is measured twice: with the oneDNN setting that
+`tfsearch.utils.onednn` makes there (on) and with TensorFlow's own default
+there (off, as before that module). Caches, clocks and the XLA JIT (which
+compiles for the host) are still this machine's, so the result file says
+`emulated` and the docs keep it apart from a real AVX2 machine's figures.
+
+Writes `bench/results/encode.json` (atomically; `encode_emulated_avx2.json`
+with `--emulate-cpu avx2`) and prints a summary.
 
 Usage:
-    python bench/encode.py [--data ../shared/data/scifact] [--limit N] [--threads 2] [--bf16] [--precision auto|float32]
+    python bench/encode.py [--data ../shared/data/scifact] [--limit N] [--threads 2] [--bf16]
+                           [--precision auto|float32] [--emulate-cpu avx2]
 """
 
 import argparse
 import json
+import os
 import pathlib
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +51,16 @@ from bench_common import (  # noqa: E402
     write_result,
 )
 
+# What `--emulate-cpu` limits each library's kernels to, and the CPU flags such a CPU has.
+EMULATIONS = {
+    "avx2": {
+        "environment": {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
+        "flags": ("sse4_2", "avx", "f16c", "fma", "avx2"),
+        "cpu": "AVX2 and FMA only (AMD Zen 3 class)",
+    },
+}
+_VARIANT_NAMES = {None: "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
+
 
 def load_texts(data_dir, limit=None):
     from tfsearch.data.beir import BeirDataset
@@ -43,11 +71,13 @@ def load_texts(data_dir, limit=None):
     return (docs[:limit] if limit else docs), queries
 
 
-# --- tfsearch ---------------------------------------------------------------
+# --- tfsearch (one process per variant) ---------------------------------------
 
 
 def run_tfsearch(docs, queries, threads, batch_size, dtype):
     tf = import_tensorflow(threads)
+    from tensorflow.python.util import _pywrap_util_port
+
     from tfsearch.data.pipelines import texts_dataset
     from tfsearch.models.batch_encoding import encode_dataset
     from tfsearch.models.bert_encoder import BertEncoder
@@ -57,10 +87,10 @@ def run_tfsearch(docs, queries, threads, batch_size, dtype):
     # Warm-up: trace the function once on a small batch (not timed).
     encode_dataset(encoder, texts_dataset(ids[:batch_size], docs[:batch_size]), batch_size=batch_size, progress=False)
     # Timed from here: tokenisation and encoding both count.
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), os.times()
     _, embeddings = encode_dataset(encoder, texts_dataset(ids, docs), batch_size=batch_size, total=len(docs),
-                                   description=f"tfsearch {dtype or 'float32'}")
-    seconds = time.perf_counter() - start
+                                   description=f"tfsearch {_VARIANT_NAMES.get(dtype, dtype)}")
+    seconds, cpu_end = time.perf_counter() - start, os.times()
 
     single = tf.function(lambda t: encoder(t), input_signature=[tf.TensorSpec([None], tf.string)])
     single(tf.constant(queries[:1]))
@@ -69,14 +99,40 @@ def run_tfsearch(docs, queries, threads, batch_size, dtype):
         t0 = time.perf_counter()
         single(tf.constant([query])).numpy()
         latencies.append(time.perf_counter() - t0)
+    user, system = cpu_end.user - cpu_start.user, cpu_end.system - cpu_start.system
     return embeddings, {"documents_per_second": round(len(docs) / seconds, 2), "seconds": round(seconds, 1),
-                        "single_query": percentiles(latencies)}
+                        "single_query": percentiles(latencies),
+                        "onednn": bool(_pywrap_util_port.IsMklEnabled()),
+                        "kernel_cpu_share": round(system / max(user + system, 1e-9), 3)}
+
+
+def tfsearch_worker(spec):
+    """`--worker SPEC`: one tfsearch variant in this process; embeddings to a .npy, the result as the last line."""
+    import numpy as np
+
+    docs = json.loads(pathlib.Path(spec["docs"]).read_text())
+    queries = json.loads(pathlib.Path(spec["queries"]).read_text())
+    embeddings, result = run_tfsearch(docs, queries, spec["threads"], spec["batch_size"], spec["dtype"])
+    np.save(spec["out"], embeddings.astype(np.float32))
+    print(json.dumps(result))
+
+
+def run_tfsearch_variant(spec, environment):
+    """Runs `tfsearch_worker` in a fresh process with `environment` added; `(embeddings, result)`."""
+    import numpy as np
+
+    env = dict(os.environ, **environment)
+    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], stdout=subprocess.PIPE, env=env,
+                          text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"the tfsearch variant {spec['dtype'] or 'float32'} failed with exit code {proc.returncode}")
+    return np.load(spec["out"]), json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 # --- sentence-transformers (own process) -------------------------------------
 
 ST_SCRIPT = r"""
-import json, sys, time
+import json, os, sys, time
 import numpy as np
 import torch
 args = json.loads(sys.argv[1])
@@ -87,18 +143,21 @@ queries = json.load(open(args["queries"]))
 model = SentenceTransformer(args["model"], device="cpu")
 model.max_seq_length = 256
 model.encode(docs[: args["batch_size"]], batch_size=args["batch_size"])
-start = time.perf_counter()
+start, cpu_start = time.perf_counter(), os.times()
 emb = model.encode(docs, batch_size=args["batch_size"], normalize_embeddings=True, show_progress_bar=True)
-seconds = time.perf_counter() - start
+seconds, cpu_end = time.perf_counter() - start, os.times()
 lat = []
 for q in queries[:200]:
     t0 = time.perf_counter(); model.encode([q], normalize_embeddings=True); lat.append(time.perf_counter() - t0)
 np.save(args["out"], emb.astype(np.float32))
-print(json.dumps({"seconds": seconds, "latencies": lat, "torch": torch.__version__}))
+user, system = cpu_end.user - cpu_start.user, cpu_end.system - cpu_start.system
+print(json.dumps({"seconds": seconds, "latencies": lat, "torch": torch.__version__,
+                  "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                  "kernel_cpu_share": round(system / max(user + system, 1e-9), 3)}))
 """
 
 
-def run_sentence_transformers(docs, queries, threads, batch_size, workdir):
+def run_sentence_transformers(docs, queries, threads, batch_size, workdir, environment):
     import numpy as np
 
     try:
@@ -107,11 +166,18 @@ def run_sentence_transformers(docs, queries, threads, batch_size, workdir):
         return None, {"skipped": "sentence-transformers is not installed (run `make bench`)"}
     from tfsearch.models.presets import preset_dir
 
-    (workdir / "docs.json").write_text(json.dumps(docs))
-    (workdir / "queries.json").write_text(json.dumps(queries))
     args = {"threads": threads, "batch_size": batch_size, "model": str(preset_dir()), "docs": str(workdir / "docs.json"),
             "queries": str(workdir / "queries.json"), "out": str(workdir / "st.npy")}
-    result, skipped = run_in_subprocess(ST_SCRIPT, args, threads)
+    saved = {key: os.environ.get(key) for key in environment}
+    os.environ.update(environment)  # the subprocess inherits the kernel limits
+    try:
+        result, skipped = run_in_subprocess(ST_SCRIPT, args, threads)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     if skipped:
         return None, skipped
     import sentence_transformers as st
@@ -119,7 +185,32 @@ def run_sentence_transformers(docs, queries, threads, batch_size, workdir):
     return np.load(workdir / "st.npy"), {
         "documents_per_second": round(len(docs) / result["seconds"], 2), "seconds": round(result["seconds"], 1),
         "single_query": percentiles(result["latencies"]), "version": st.__version__, "torch": result["torch"],
+        "cpu_capability": result["cpu_capability"], "kernel_cpu_share": result["kernel_cpu_share"],
     }
+
+
+def variants(args, flags, emulation):
+    """`[(result name, dtype, extra environment)]`: the tfsearch settings to measure."""
+    from tfsearch.utils.onednn import ONEDNN_VARIABLE, choose_onednn
+    from tfsearch.utils.precision import choose_policy
+
+    policy, reason = choose_policy(flags)
+    print(f"precision: auto picks {policy or 'float32'} ({reason})", flush=True)
+    dtypes = [None] + (["mixed_bfloat16"] if args.bf16 else [])
+    if args.precision == "auto" and policy not in dtypes:
+        dtypes.append(policy)
+    chosen = []
+    for dtype in dtypes:
+        name = "tfsearch_" + _VARIANT_NAMES[dtype]
+        if emulation is None:
+            chosen.append((name, dtype, {}))
+            continue
+        # Here TensorFlow's own default would be on (this CPU has VNNI/AMX), so both settings are given explicitly.
+        value, why = choose_onednn(flags, "x86_64")
+        print(f"oneDNN on the emulated CPU: {value or 'TensorFlow default'} ({why})", flush=True)
+        chosen.append((name, dtype, {ONEDNN_VARIABLE: value or "0"}))
+        chosen.append((name + "_tensorflow_default_kernels", dtype, {ONEDNN_VARIABLE: "0"}))
+    return chosen
 
 
 def main(argv=None):
@@ -132,38 +223,55 @@ def main(argv=None):
     parser.add_argument("--precision", choices=["auto", "float32"], default="auto",
                         help="auto (default): also measure the precision tfsearch picks on this machine "
                              "(bfloat16 where native); float32: float32 only, unless --bf16")
-    parser.add_argument("--output", default=str(RESULTS / "encode.json"))
+    parser.add_argument("--emulate-cpu", choices=sorted(EMULATIONS),
+                        help="limit every library's kernels to this instruction set (see the module docstring)")
+    parser.add_argument("--output", help="result file (default: bench/results/encode.json, or "
+                                         "encode_emulated_avx2.json with --emulate-cpu avx2)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        return tfsearch_worker(json.loads(args.worker))
+    from tfsearch.utils.precision import cpu_flags
+
+    emulation = EMULATIONS.get(args.emulate_cpu)
+    output = args.output or str(RESULTS / ("encode.json" if emulation is None else
+                                           f"encode_emulated_{args.emulate_cpu}.json"))
+    flags = set(emulation["flags"]) if emulation else cpu_flags()
+    environment = dict(emulation["environment"]) if emulation else {}
 
     docs, queries = load_texts(args.data, args.limit)
     print(f"{len(docs)} documents, {len(queries)} queries, {args.threads} threads, batch {args.batch_size}")
     results = {"data": str(args.data), "documents": len(docs), "threads": args.threads, "batch_size": args.batch_size,
                "machine": machine_description(),
                "command": "python bench/encode.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+    if emulation:
+        from tfsearch.utils.precision import choose_policy
+
+        policy, reason = choose_policy(flags)
+        results["emulated_cpu"] = {"cpu": emulation["cpu"], "flags": sorted(flags), "environment": environment,
+                                   "auto_precision": {"policy": policy or "float32", "reason": reason}}
     with tempfile.TemporaryDirectory() as tmp:
+        workdir = pathlib.Path(tmp)
+        (workdir / "docs.json").write_text(json.dumps(docs))
+        (workdir / "queries.json").write_text(json.dumps(queries))
         st_embeddings, results["sentence_transformers"] = run_sentence_transformers(
-            docs, queries, args.threads, args.batch_size, pathlib.Path(tmp))
-    variants = [None] + (["mixed_bfloat16"] if args.bf16 else [])
-    if args.precision == "auto":  # also what "auto" picks here, when it is not already measured
-        from tfsearch.utils.precision import choose_policy, cpu_flags
+            docs, queries, args.threads, args.batch_size, workdir, environment)
+        for name, dtype, extra in variants(args, flags, emulation):
+            spec = {"docs": str(workdir / "docs.json"), "queries": str(workdir / "queries.json"),
+                    "threads": args.threads, "batch_size": args.batch_size, "dtype": dtype,
+                    "out": str(workdir / f"{name}.npy")}
+            embeddings, results[name] = run_tfsearch_variant(spec, {**environment, **extra})
+            results[name]["environment"] = extra
+            if st_embeddings is not None:
+                cosines = (embeddings * st_embeddings).sum(axis=1)
+                results[name]["cosine_vs_sentence_transformers"] = {
+                    "min": round(float(cosines.min()), 6), "mean": round(float(cosines.mean()), 6)}
+                results[name]["speedup_vs_sentence_transformers"] = round(
+                    results[name]["documents_per_second"] / results["sentence_transformers"]["documents_per_second"], 2)
 
-        policy, reason = choose_policy(cpu_flags())
-        print(f"precision: auto picks {policy or 'float32'} ({reason})", flush=True)
-        if policy not in variants:
-            variants.append(policy)
-    for dtype in variants:
-        name = "tfsearch_" + {None: "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}[dtype]
-        embeddings, results[name] = run_tfsearch(docs, queries, args.threads, args.batch_size, dtype)
-        if st_embeddings is not None:
-            cosines = (embeddings * st_embeddings).sum(axis=1)
-            results[name]["cosine_vs_sentence_transformers"] = {
-                "min": round(float(cosines.min()), 6), "mean": round(float(cosines.mean()), 6)}
-            results[name]["speedup_vs_sentence_transformers"] = round(
-                results[name]["documents_per_second"] / results["sentence_transformers"]["documents_per_second"], 2)
-
-    write_result(args.output, results)
+    write_result(output, results)
     print(json.dumps(results, indent=2))
-    print(f"wrote {args.output}")
+    print(f"wrote {output}")
 
 
 if __name__ == "__main__":

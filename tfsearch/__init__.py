@@ -2,12 +2,16 @@
 
 Importing tfsearch routes `tf.keras` to Keras 2 (`tf-keras`), which the
 TensorFlow models of `transformers` and tensorflow-recommenders need. Import it
-before anything else touches `tf.keras`.
+before anything else touches `tf.keras`. On x86-64 CPUs with AVX2 and FMA
+where TensorFlow leaves its oneDNN kernels off (AMD Zen 3, Intel Skylake), it
+also turns them on (`tfsearch.utils.onednn`), so import it before TensorFlow.
 """
 
 from tfsearch._keras_setup import Keras3ActiveError, configure_legacy_keras
+from tfsearch.utils.onednn import configure_onednn
 
 configure_legacy_keras()
+configure_onednn()
 
 from tfsearch.utils.lazy_exports import lazy_exports  # noqa: E402  (after the Keras 2 routing)
 

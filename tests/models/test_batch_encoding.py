@@ -32,3 +32,31 @@ def test_encode_texts_empty_and_duplicate_ids(tiny_encoder):
     assert encode_texts(tiny_encoder, []).shape == (0, 16)
     with pytest.raises(ValueError, match="share an id"):
         encode_dataset(tiny_encoder, texts_dataset(["a", "a"], ["x", "y"]), progress=False)
+
+
+def test_the_traced_encoder_is_reused_across_calls_and_does_not_keep_the_encoder_alive():
+    import gc
+    import weakref
+
+    from tests.conftest import make_tiny_encoder
+    from tfsearch.models import batch_encoding
+
+    encoder = make_tiny_encoder()
+    first = batch_encoding.encode_tokens_function(encoder)
+    assert batch_encoding.encode_tokens_function(encoder) is first
+    assert batch_encoding.encode_tokens_function(encoder, jit_compile=True) is not first
+    encode_texts(encoder, TEXTS)
+    encode_texts(encoder, TEXTS[:2], batch_size=1)
+    # Two calls with new batch shapes: still the one trace of the first call ([None, None] signature).
+    assert first.experimental_get_tracing_count() == 1
+    alive = weakref.ref(encoder)
+    del encoder, first
+    gc.collect()
+    assert alive() is None
+
+
+def test_the_batching_pipeline_runs_without_autotuning(tiny_encoder):
+    # With autotuning on, deleting the iterator at the end of a loop waits for the
+    # autotuner's sleep (up to 60 s in TensorFlow 2.20): see `without_autotune`.
+    batches = length_sorted_batches(texts_dataset(["a"], ["cat"]), tiny_encoder.tokenizer, batch_size=1)
+    assert batches.options().autotune.enabled is False

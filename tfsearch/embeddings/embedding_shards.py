@@ -172,6 +172,8 @@ def iter_embedding_batches(manifest, batch_size=8192):
     """
     import tensorflow as tf
 
+    from tfsearch.data.pipelines import without_autotune
+
     manifest = _as_manifest(manifest)
     dim = manifest["embedding_dim"]
     files = [posixpath.join(manifest["folder"], shard["path"]) for shard in manifest["shards"]]
@@ -183,7 +185,7 @@ def iter_embedding_batches(manifest, batch_size=8192):
 
     seen = 0
     if files:
-        dataset = tf.data.TFRecordDataset(files).batch(batch_size).map(parse).prefetch(1)
+        dataset = without_autotune(tf.data.TFRecordDataset(files).batch(batch_size).map(parse).prefetch(1))
         for ids, values, width in dataset.as_numpy_iterator():
             if width != dim or len(values) != len(ids) * dim:
                 raise ShardSetError(f"{manifest['folder']}: a record holds an embedding of another length than "
@@ -308,12 +310,14 @@ def _iter_raw_ids(manifest, batch_size):
     """The shard set's ids only, as numpy arrays of UTF-8 bytes, in manifest order (the floats are not decoded)."""
     import tensorflow as tf
 
+    from tfsearch.data.pipelines import without_autotune
+
     files = [posixpath.join(manifest["folder"], shard["path"]) for shard in manifest["shards"]]
     spec = {"id": tf.io.FixedLenFeature([], tf.string)}
     seen = 0
     if files:
         dataset = tf.data.TFRecordDataset(files).batch(batch_size).map(lambda r: tf.io.parse_example(r, spec)["id"])
-        for ids in dataset.prefetch(1).as_numpy_iterator():
+        for ids in without_autotune(dataset.prefetch(1)).as_numpy_iterator():
             seen += len(ids)
             if seen > manifest["count"]:
                 raise ShardSetError(f"{manifest['folder']}: the shards hold more than the manifest's "
