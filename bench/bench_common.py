@@ -135,7 +135,7 @@ def rss_bytes(pid="self"):
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def run_in_subprocess(script, args, threads):
+def run_in_subprocess(script, args, threads, environment=None):
     """Runs a sentence-transformers `script` in its own process (`python -c script JSON_ARGS`), offline.
 
     The script reads its settings from `sys.argv[1]` (JSON) and prints its
@@ -146,7 +146,8 @@ def run_in_subprocess(script, args, threads):
         `(result, error)`: the parsed dict and None, or None and a
         `{"skipped": reason}` dict for the result file.
     """
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=str(threads))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=str(threads),
+               **(environment or {}))
     proc = subprocess.run([sys.executable, "-c", script, json.dumps(args)], stdout=subprocess.PIPE, env=env,
                           text=True)
     if proc.returncode != 0:

@@ -168,16 +168,7 @@ def run_sentence_transformers(docs, queries, threads, batch_size, workdir, envir
 
     args = {"threads": threads, "batch_size": batch_size, "model": str(preset_dir()), "docs": str(workdir / "docs.json"),
             "queries": str(workdir / "queries.json"), "out": str(workdir / "st.npy")}
-    saved = {key: os.environ.get(key) for key in environment}
-    os.environ.update(environment)  # the subprocess inherits the kernel limits
-    try:
-        result, skipped = run_in_subprocess(ST_SCRIPT, args, threads)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    result, skipped = run_in_subprocess(ST_SCRIPT, args, threads, environment)
     if skipped:
         return None, skipped
     import sentence_transformers as st

@@ -11,7 +11,7 @@ those CPUs (it is TensorFlow's default on Windows for every x86-64 CPU).
 `import tfsearch` therefore sets `TF_ENABLE_ONEDNN_OPTS=1` on such a CPU,
 before TensorFlow reads it, unless the user set the variable (their value
 always wins). Measured with `python bench/encode.py --emulate-cpu avx2`
-(docs/benchmarks.md#encoding-on-an-avx2-only-cpu).
+(docs/benchmarks.md#emulated-avx2-only-cpu).
 
 | CPU                                             | `TF_ENABLE_ONEDNN_OPTS`    |
 |-------------------------------------------------|----------------------------|
