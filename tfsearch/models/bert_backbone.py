@@ -43,10 +43,11 @@ def _global_dtype_policy(policy):
 def _activations_in_float32(bert_model):
     """Runs each layer's feed-forward activation in float32 under mixed precision.
 
-    The exact GELU is built on `erf`, which TensorFlow evaluates one element at
-    a time for bfloat16 on CPU: it took a quarter of the encoder's time. In
-    float32 it is vectorised and more accurate; the matrix products around it
-    stay in bfloat16.
+    For activations that `_use_fused_kernels` cannot fold into the matrix
+    product (anything but the exact GELU). TensorFlow evaluates `erf`-based
+    activations one element at a time for bfloat16 on CPU (a quarter of the
+    encoder's time); in float32 they are vectorised and more accurate, and
+    the matrix products around them stay in bfloat16.
     """
     for layer in bert_model.bert.encoder.layer:
         intermediate = layer.intermediate
@@ -56,6 +57,115 @@ def _activations_in_float32(bert_model):
             return tf.cast(activation(tf.cast(x, tf.float32)), x.dtype)
 
         intermediate.intermediate_act_fn = in_float32
+
+
+def _gelu_exact(x):
+    """The exact GELU, 0.5 x (1 + erf(x / sqrt(2))), in the form grappler fuses into a matrix product.
+
+    `keras.activations.gelu` computes the same function through `erfc`, which
+    grappler's remapper does not recognise; written with `erf`, the product,
+    bias and activation become one oneDNN `_FusedMatMul` (`GeluExact`).
+    """
+    return 0.5 * x * (1.0 + tf.math.erf(x * 0.7071067811865476))
+
+
+class _TokenwiseDense(tf.keras.layers.Dense):
+    """A `Dense` layer that multiplies a `[batch, seq, in]` input as `[batch * seq, in]`.
+
+    Keras multiplies a 3-D input through `tensordot` and adds the bias after
+    reshaping back, which hides `MatMul + BiasAdd (+ activation)` from
+    grappler's remapper. On the 2-D form the bias, and `fused_activation`
+    when it is `_gelu_exact`, run inside the matrix product's oneDNN kernel.
+    Same weights, same result up to rounding. `_use_fused_kernels` gives the
+    Hugging Face model's `Dense` layers this class.
+    """
+
+    fused_activation = None
+
+    def call(self, inputs):
+        shape = tf.shape(inputs)
+        outputs = tf.nn.bias_add(tf.matmul(tf.reshape(inputs, [-1, self.kernel.shape[0]]), self.kernel), self.bias)
+        if self.fused_activation is not None:
+            outputs = self.fused_activation(outputs)
+        outputs = tf.reshape(outputs, tf.concat([shape[:-1], [self.units]], axis=0))
+        outputs.set_shape(inputs.shape[:-1].concatenate([self.units]))
+        return outputs
+
+
+class _TokenwiseGeluDense(_TokenwiseDense):
+    """`_TokenwiseDense` followed by the exact GELU, fused into the product."""
+
+    fused_activation = staticmethod(_gelu_exact)
+
+
+def _unit_activation(x):
+    """The feed-forward activation once `_TokenwiseGeluDense` has applied it."""
+    return x
+
+
+def _self_attention_call(layer, hidden_states, attention_mask, head_mask, encoder_hidden_states,
+                         encoder_attention_mask, past_key_value, output_attentions, training=False):
+    """`TFBertSelfAttention.call` without one pass over the attention scores.
+
+    Hugging Face's encoder computes `softmax(QK^T / sqrt(d) + mask + 1e-9)`.
+    The constant (a workaround in `transformers.tf_utils.stable_softmax`) does
+    not change a softmax, but adding it is one more element-wise pass over the
+    `[batch, heads, seq, seq]` scores, the largest tensor of the layer. This
+    computes the same attention without it. Anything an encoder does not use
+    (decoder caches, head masks, returned attentions) goes to the original.
+    """
+    if (layer.is_decoder or head_mask is not None or encoder_hidden_states is not None
+            or past_key_value is not None or output_attentions):
+        return super(type(layer), layer).call(hidden_states, attention_mask, head_mask, encoder_hidden_states,
+                                              encoder_attention_mask, past_key_value, output_attentions,
+                                              training=training)
+    batch_size = tf.shape(hidden_states)[0]
+    query, key, value = (
+        layer.transpose_for_scores(dense(hidden_states), batch_size) for dense in (layer.query, layer.key, layer.value)
+    )
+    scores = tf.matmul(query, key, transpose_b=True)
+    scores = tf.multiply(scores, tf.constant(1.0 / layer.sqrt_att_head_size, scores.dtype))
+    if attention_mask is not None:
+        scores = tf.add(scores, attention_mask)
+    probabilities = layer.dropout(tf.nn.softmax(scores, axis=-1), training=training)
+    context = tf.transpose(tf.matmul(probabilities, value), perm=[0, 2, 1, 3])
+    return (tf.reshape(context, (batch_size, -1, layer.all_head_size)),)
+
+
+# transformers' TFBertSelfAttention -> its subclass calling `_self_attention_call`, made once.
+_FUSED_ATTENTION_CLASSES = {}
+
+
+def _fused_attention_class(cls):
+    """A subclass of `cls` whose `call` is `_self_attention_call` (a SavedModel needs a real method)."""
+    if cls not in _FUSED_ATTENTION_CLASSES:
+        _FUSED_ATTENTION_CLASSES[cls] = type("Fused" + cls.__name__, (cls,), {"call": _self_attention_call})
+    return _FUSED_ATTENTION_CLASSES[cls]
+
+
+def _use_fused_kernels(bert_model, fuse_gelu):
+    """Lets grappler fuse each layer's matrix products with their bias and GELU.
+
+    On CPU with oneDNN this removes most of the element-wise passes between
+    the matrix products, which matter most in bfloat16, where TensorFlow's
+    element-wise kernels are slow (docs/benchmarks.md, "Encoding speed").
+    Layers change class (to subclasses whose `call` computes the same thing),
+    not weights: variable names and the checkpoint format are unchanged.
+
+    Args:
+        bert_model: a built `transformers.TFBertModel`.
+        fuse_gelu: bool. The feed-forward activation is the exact GELU, so it
+            can run inside the first feed-forward product.
+    """
+    for layer in bert_model.bert.encoder.layer:
+        attention = layer.attention.self_attention
+        for dense in (attention.query, attention.key, attention.value, layer.attention.dense_output.dense,
+                      layer.bert_output.dense, layer.intermediate.dense):
+            dense.__class__ = _TokenwiseDense
+        attention.__class__ = _fused_attention_class(type(attention))
+        if fuse_gelu:
+            layer.intermediate.dense.__class__ = _TokenwiseGeluDense
+            layer.intermediate.intermediate_act_fn = _unit_activation
 
 
 def _transformers():
@@ -154,7 +264,8 @@ class BertBackbone(tf.keras.layers.Layer):
             # Build now, outside any enclosing name scope, so that weight names
             # are the ones the checkpoint converter expects.
             self.bert.build()
-        if self.compute_dtype != "float32":
+        _use_fused_kernels(self.bert, fuse_gelu=self.activation == "gelu")
+        if self.compute_dtype != "float32" and self.activation != "gelu":
             _activations_in_float32(self.bert)
         # The pooler (a dense layer on [CLS]) is not used by tfsearch's pooling;
         # freezing it avoids "gradients do not exist" warnings in training.
