@@ -111,7 +111,8 @@ def _self_attention_call(layer, hidden_states, attention_mask, head_mask, encode
     The constant (a workaround in `transformers.tf_utils.stable_softmax`) does
     not change a softmax, but adding it is one more element-wise pass over the
     `[batch, heads, seq, seq]` scores, the largest tensor of the layer. This
-    computes the same attention without it. Anything an encoder does not use
+    computes the same attention without it, and scales the queries instead of
+    the scores (bfloat16 element-wise passes are slow on CPU). Anything an encoder does not use
     (decoder caches, head masks, returned attentions) goes to the original.
     """
     if (layer.is_decoder or head_mask is not None or encoder_hidden_states is not None
@@ -120,11 +121,12 @@ def _self_attention_call(layer, hidden_states, attention_mask, head_mask, encode
                                               encoder_attention_mask, past_key_value, output_attentions,
                                               training=training)
     batch_size = tf.shape(hidden_states)[0]
-    query, key, value = (
-        layer.transpose_for_scores(dense(hidden_states), batch_size) for dense in (layer.query, layer.key, layer.value)
-    )
+    # Scaling the queries by 1 / sqrt(head size), rather than the scores, touches
+    # head_size values per token and head instead of seq.
+    query = layer.query(hidden_states)
+    query = layer.transpose_for_scores(query * tf.constant(1.0 / layer.sqrt_att_head_size, query.dtype), batch_size)
+    key, value = (layer.transpose_for_scores(dense(hidden_states), batch_size) for dense in (layer.key, layer.value))
     scores = tf.matmul(query, key, transpose_b=True)
-    scores = tf.multiply(scores, tf.constant(1.0 / layer.sqrt_att_head_size, scores.dtype))
     if attention_mask is not None:
         scores = tf.add(scores, attention_mask)
     probabilities = layer.dropout(tf.nn.softmax(scores, axis=-1), training=training)
