@@ -10,8 +10,9 @@ measures it in one run:
    quantisation (`optimizations=[tf.lite.Optimize.DEFAULT]` and no
    representative data: int8 weights, activations quantised per batch at run
    time);
-2. each runs in `tf.lite.Interpreter` with `--threads` threads, on the same
-   length-sorted, tightly padded batches as `tfsearch.models.batch_encoding`;
+2. each runs in `tf.lite.Interpreter` with `--threads` threads, through
+   `tfsearch.models.batch_encoding.encode_dataset` (length-sorted, tightly
+   padded batches) like the float32 encoder;
 3. the TensorFlow float32 encoder (what tfsearch uses) encodes the same texts;
 4. for each: documents/s over the corpus (tokenising included), the cosine of
    its document embeddings to TensorFlow's, and SciFact test nDCG@10 and R@100
@@ -40,25 +41,15 @@ BATCH_SIZE = 64
 MEASURES = ("nDCG@10", "R@100")
 
 
-def encode_all(encoder, run_batch, ids, texts, description):
-    """`(embeddings in input order, seconds)` of `texts` through `run_batch(token_ids, mask)`."""
-    import numpy as np
-    from tqdm.auto import tqdm
-
+def encode_all(encoder, ids, texts, description):
+    """`(embeddings in input order, seconds)` of `texts` through `encode_dataset` (tokenising included)."""
     from tfsearch.data.pipelines import texts_dataset
-    from tfsearch.models.batch_encoding import length_sorted_batches
+    from tfsearch.models.batch_encoding import encode_dataset
 
     start = time.perf_counter()
-    positions, chunks = [], []
-    batches = length_sorted_batches(texts_dataset(ids, texts), encoder.tokenizer, BATCH_SIZE)
-    with tqdm(total=len(texts), desc=description, unit="text", dynamic_ncols=True) as bar:
-        for batch_positions, _, token_ids, padding_mask in batches:
-            chunks.append(np.asarray(run_batch(token_ids.numpy(), padding_mask.numpy()), np.float32))
-            positions.append(batch_positions.numpy())
-            bar.update(len(chunks[-1]))
-    seconds = time.perf_counter() - start
-    order = np.argsort(np.concatenate(positions), kind="stable")
-    return np.concatenate(chunks)[order], seconds
+    _, embeddings = encode_dataset(encoder, texts_dataset(ids, texts), batch_size=BATCH_SIZE, total=len(texts),
+                                   description=description)
+    return embeddings, time.perf_counter() - start
 
 
 def retrieval(doc_ids, doc_embeddings, query_ids, query_embeddings, qrels):
@@ -81,10 +72,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import_tensorflow(args.threads)
-    import numpy as np
 
     from tfsearch.data.beir import BeirDataset
-    from tfsearch.models.batch_encoding import encode_tokens_function
     from tfsearch.models.bert_encoder import BertEncoder
     from tfsearch.models.lite_encoder import LiteEncoder
 
@@ -96,21 +85,19 @@ def main(argv=None):
     query_ids, query_texts = list(queries), [q.text for q in queries.values()]
 
     encoder = BertEncoder.from_pretrained()
-    traced = encode_tokens_function(encoder)
-    variants = {"tensorflow_float32": lambda i, m: traced(i, m).numpy()}
+    variants = {"tensorflow_float32": encoder}
     sizes = {}
     for name, quantization in (("tflite_float32", None), ("tflite_dynamic_int8", "dynamic_int8")):
-        lite = LiteEncoder(encoder, quantization=quantization, num_threads=args.threads)
-        sizes[name] = len(lite.model_content)
-        variants[name] = lite.encode_token_arrays
+        variants[name] = LiteEncoder(encoder, quantization=quantization, num_threads=args.threads)
+        sizes[name] = len(variants[name].model_content)
 
     result = {"data": args.data, "documents": len(docs), "threads": args.threads, "batch_size": BATCH_SIZE,
               "machine": machine_description(),
               "command": "python bench/quantized_encoder.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     reference = None
-    for name, run_batch in variants.items():
-        run_batch(*(np.asarray(x) for x in (np.full([2, 8], 101, np.int32), np.ones([2, 8], bool))))  # warm up
-        doc_embeddings, seconds = encode_all(encoder, run_batch, doc_ids, doc_texts, name)
+    for name, variant in variants.items():
+        encode_all(variant, ["warm-up"], ["trace the encoding function once"], name + " warm-up")
+        doc_embeddings, seconds = encode_all(variant, doc_ids, doc_texts, name)
         entry = {"documents_per_second": round(len(docs) / seconds, 2), "seconds": round(seconds, 1)}
         if name in sizes:
             entry["model_bytes"] = sizes[name]
@@ -123,7 +110,7 @@ def main(argv=None):
             entry["speedup_vs_tensorflow_float32"] = round(
                 entry["documents_per_second"] / result["tensorflow_float32"]["documents_per_second"], 2)
         if not args.limit:
-            query_embeddings, _ = encode_all(encoder, run_batch, query_ids, query_texts, name + " queries")
+            query_embeddings, _ = encode_all(variant, query_ids, query_texts, name + " queries")
             entry["test"] = retrieval(doc_ids, doc_embeddings, query_ids, query_embeddings, qrels)
         result[name] = entry
         print(name, json.dumps(entry), flush=True)

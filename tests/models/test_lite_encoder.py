@@ -78,3 +78,18 @@ def test_save_writes_the_model_atomically(int8_lite, tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["encoder.tflite"]  # no temporary file left
     names = [d["name"] for d in tf.lite.Interpreter(model_path=str(path)).get_input_details()]
     assert sorted("token_ids" in n for n in names) == [False, True] and any("padding_mask" in n for n in names)
+
+
+def test_calls_from_several_threads_each_get_their_own_answer(int8_lite):
+    # The interpreter is shared: without the lock, one thread's resize or inputs would
+    # overwrite another's between set_tensor and get_tensor.
+    import concurrent.futures
+
+    tokens = int8_lite.tokenizer(tf.constant(TEXTS))
+    ids, mask = tokens["token_ids"].numpy(), tokens["padding_mask"].numpy()
+    batches = [(ids[i:i + 1, :width], mask[i:i + 1, :width]) for i in range(len(TEXTS)) for width in (6, 16)]
+    expected = [int8_lite.encode_token_arrays(*batch) for batch in batches]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda batch: int8_lite.encode_token_arrays(*batch), batches * 5))
+    for i, result in enumerate(got):
+        np.testing.assert_allclose(result, expected[i % len(batches)])

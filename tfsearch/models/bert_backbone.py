@@ -112,8 +112,9 @@ def _self_attention_call(layer, hidden_states, attention_mask, head_mask, encode
     not change a softmax, but adding it is one more element-wise pass over the
     `[batch, heads, seq, seq]` scores, the largest tensor of the layer. This
     computes the same attention without it, and scales the queries instead of
-    the scores (bfloat16 element-wise passes are slow on CPU). Anything an encoder does not use
-    (decoder caches, head masks, returned attentions) goes to the original.
+    the scores (bfloat16 element-wise passes are slow on CPU). Anything an
+    encoder does not use (decoder caches, head masks, returned attentions)
+    goes to the original.
     """
     if (layer.is_decoder or head_mask is not None or encoder_hidden_states is not None
             or past_key_value is not None or output_attentions):
@@ -161,8 +162,11 @@ def _use_fused_kernels(bert_model, fuse_gelu):
     """
     for layer in bert_model.bert.encoder.layer:
         attention = layer.attention.self_attention
-        for dense in (attention.query, attention.key, attention.value, layer.attention.dense_output.dense,
-                      layer.bert_output.dense, layer.intermediate.dense):
+        denses = (attention.query, attention.key, attention.value, layer.attention.dense_output.dense,
+                  layer.bert_output.dense, layer.intermediate.dense)
+        if not all(d.use_bias and d.activation is tf.keras.activations.linear for d in denses):
+            continue  # not the BERT layer this was written for: leave it as transformers made it
+        for dense in denses:
             dense.__class__ = _TokenwiseDense
         attention.__class__ = _fused_attention_class(type(attention))
         if fuse_gelu:

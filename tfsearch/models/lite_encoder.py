@@ -1,6 +1,7 @@
 """A `BertEncoder` run by TensorFlow Lite, optionally with dynamic-range int8 weights."""
 
 import os
+import threading
 
 import numpy as np
 import tensorflow as tf
@@ -20,8 +21,8 @@ class LiteEncoder:
     per batch at run time, so nothing needs calibrating. The WordPiece
     tokenizer stays in TensorFlow: the encoder's own.
 
-    On SciFact (2-core Xeon) dynamic int8 encoded the corpus 1.61x as fast as
-    the TensorFlow float32 encoder, and nDCG@10 on the test queries was
+    On SciFact (2-core Xeon) dynamic int8 encoded the corpus 1.6x to 1.75x as
+    fast as the TensorFlow float32 encoder, and nDCG@10 on the test queries was
     0.6499 against float32's 0.6451, with embedding cosine at least 0.9966
     (docs/benchmarks.md, "Dynamic-range int8 through TensorFlow Lite").
 
@@ -31,7 +32,9 @@ class LiteEncoder:
     embeddings are close to, not equal to, the float32 encoder's, so
     documents and queries are best encoded by the same one. TensorFlow marks
     `tf.lite.Interpreter` as deprecated in favour of LiteRT (`ai-edge-litert`),
-    which runs the same `model_content`.
+    which runs the same `model_content`. Calls from several threads run one
+    at a time (the interpreter is not thread-safe); give each thread its own
+    `LiteEncoder` to encode in parallel.
 
     Args:
         encoder: `BertEncoder` to convert (float32; its weights are read once).
@@ -75,6 +78,7 @@ class LiteEncoder:
         self._mask_index = next(d["index"] for d in inputs if "padding_mask" in d["name"])
         self._output_index = self._interpreter.get_output_details()[0]["index"]
         self._shape = None
+        self._lock = threading.Lock()
 
     def encode_token_arrays(self, token_ids, padding_mask):
         """Embeds numpy `token_ids [b, s]` (int32) and `padding_mask [b, s]` (bool) -> float32 `[b, dim]`."""
@@ -85,15 +89,16 @@ class LiteEncoder:
                              f"{padding_mask.shape}.")
         if token_ids.shape[0] == 0:
             return np.zeros([0, self.embedding_dim], np.float32)
-        if token_ids.shape != self._shape:  # the interpreter plans its memory per input shape
-            self._interpreter.resize_tensor_input(self._ids_index, token_ids.shape)
-            self._interpreter.resize_tensor_input(self._mask_index, padding_mask.shape)
-            self._interpreter.allocate_tensors()
-            self._shape = token_ids.shape
-        self._interpreter.set_tensor(self._ids_index, token_ids)
-        self._interpreter.set_tensor(self._mask_index, padding_mask)
-        self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output_index).copy()
+        with self._lock:
+            if token_ids.shape != self._shape:  # the interpreter plans its memory per input shape
+                self._interpreter.resize_tensor_input(self._ids_index, token_ids.shape)
+                self._interpreter.resize_tensor_input(self._mask_index, padding_mask.shape)
+                self._interpreter.allocate_tensors()
+                self._shape = token_ids.shape
+            self._interpreter.set_tensor(self._ids_index, token_ids)
+            self._interpreter.set_tensor(self._mask_index, padding_mask)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output_index).copy()
 
     def encode_tokens(self, token_ids, padding_mask):
         """`encode_token_arrays` as a TensorFlow op (`tf.numpy_function`), for `encode_dataset`.
