@@ -16,7 +16,8 @@ measures it in one run:
 3. the TensorFlow float32 encoder (what tfsearch uses) encodes the same texts;
 4. for each: documents/s over the corpus (tokenising included), the cosine of
    its document embeddings to TensorFlow's, and SciFact test nDCG@10 and R@100
-   by exact search.
+   by exact search, with its own query embeddings and with the float32
+   encoder's (documents encoded by one, queries served by the other).
 
 With `--limit N` only the first N documents are encoded and no retrieval
 figure is computed (a speed check).
@@ -94,7 +95,7 @@ def main(argv=None):
     result = {"data": args.data, "documents": len(docs), "threads": args.threads, "batch_size": BATCH_SIZE,
               "machine": machine_description(),
               "command": "python bench/quantized_encoder.py " + " ".join(argv if argv is not None else sys.argv[1:])}
-    reference = None
+    reference = reference_queries = None
     for name, variant in variants.items():
         encode_all(variant, ["warm-up"], ["trace the encoding function once"], name + " warm-up")
         doc_embeddings, seconds = encode_all(variant, doc_ids, doc_texts, name)
@@ -112,6 +113,11 @@ def main(argv=None):
         if not args.limit:
             query_embeddings, _ = encode_all(variant, query_ids, query_texts, name + " queries")
             entry["test"] = retrieval(doc_ids, doc_embeddings, query_ids, query_embeddings, qrels)
+            if reference_queries is None:
+                reference_queries = query_embeddings
+            else:  # an index built with this encoder, searched by queries from the float32 one (a server's)
+                entry["test_with_float32_queries"] = retrieval(doc_ids, doc_embeddings, query_ids, reference_queries,
+                                                               qrels)
         result[name] = entry
         print(name, json.dumps(entry), flush=True)
     if not args.limit:
