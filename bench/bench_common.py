@@ -28,6 +28,16 @@ if str(REPO) not in sys.path:
 _CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile")
 
 
+# What `--emulate-cpu` limits each library's kernels to, and the CPU flags such a CPU has.
+EMULATIONS = {
+    "avx2": {
+        "environment": {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
+        "flags": ("sse4_2", "avx", "f16c", "fma", "avx2"),
+        "cpu": "AVX2 and FMA only (AMD Zen 3 class)",
+    },
+}
+
+
 def import_tensorflow(threads):
     """Imports tfsearch (Keras 2 routing) and TensorFlow limited to `threads` CPU threads; returns `tf`.
 

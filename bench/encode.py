@@ -42,6 +42,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from bench_common import (  # noqa: E402
+    EMULATIONS,
     RESULTS,
     SCIFACT,
     import_tensorflow,
@@ -51,14 +52,6 @@ from bench_common import (  # noqa: E402
     write_result,
 )
 
-# What `--emulate-cpu` limits each library's kernels to, and the CPU flags such a CPU has.
-EMULATIONS = {
-    "avx2": {
-        "environment": {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
-        "flags": ("sse4_2", "avx", "f16c", "fma", "avx2"),
-        "cpu": "AVX2 and FMA only (AMD Zen 3 class)",
-    },
-}
 _VARIANT_NAMES = {None: "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 
 

@@ -270,8 +270,9 @@ class BertBackbone(tf.keras.layers.Layer):
             # Build now, outside any enclosing name scope, so that weight names
             # are the ones the checkpoint converter expects.
             self.bert.build()
-        _use_fused_kernels(self.bert, fuse_gelu=self.activation == "gelu")
-        if self.compute_dtype != "float32" and self.activation != "gelu":
+        fuse_gelu = self.activation == "gelu"  # the exact GELU, which oneDNN can run inside the product
+        _use_fused_kernels(self.bert, fuse_gelu=fuse_gelu)
+        if self.compute_dtype != "float32" and not fuse_gelu:
             _activations_in_float32(self.bert)
         # The pooler (a dense layer on [CLS]) is not used by tfsearch's pooling;
         # freezing it avoids "gradients do not exist" warnings in training.

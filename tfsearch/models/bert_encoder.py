@@ -89,7 +89,8 @@ class BertEncoder(BuildsByCalling, tf.keras.Model):
         if self.pooling == "cls":
             pooled = hidden[:, 0, :]
         else:
-            mask = tf.expand_dims(tf.cast(padding_mask, hidden.dtype), -1)  # (TensorFlow Lite converts this, not [..., None])
+            # expand_dims, not [..., None]: TensorFlow Lite converts it (tfsearch.models.LiteEncoder).
+            mask = tf.expand_dims(tf.cast(padding_mask, hidden.dtype), -1)
             pooled = tf.reduce_sum(hidden * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1e-9)
         if self.projection is not None:
             pooled = tf.cast(self.projection(pooled), tf.float32)

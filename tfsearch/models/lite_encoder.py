@@ -21,7 +21,7 @@ class LiteEncoder:
     per batch at run time, so nothing needs calibrating. The WordPiece
     tokenizer stays in TensorFlow: the encoder's own.
 
-    On SciFact (2-core Xeon) dynamic int8 encoded the corpus 1.6x to 1.8x as
+    On SciFact (2-core Xeon) dynamic int8 encoded the corpus 1.6x to 2x as
     fast as the TensorFlow float32 encoder, and nDCG@10 on the test queries was
     0.6499 against float32's 0.6451, with embedding cosine at least 0.9966
     (docs/benchmarks.md, "Dynamic-range int8 through TensorFlow Lite").
