@@ -108,10 +108,15 @@ def test_scann_update_keeps_recall_and_deleted_ids_never_come_back(clustered, tm
     assert sorted(new.identifiers) == sorted(corpus)
     # The rows follow the searcher's order (a delete moves the last row into the freed slot).
     np.testing.assert_array_equal(np.asarray(new.embeddings), np.stack([corpus[i] for i in new.identifiers]))
+    # ScaNN's partitioning differs from one build to the next (on one machine, recall@10 of single builds
+    # ranged over 0.9945-0.9995 here; a CI machine gave 0.989 against a fresh build's 1.0), so the
+    # comparison is of means over three builds each, the first build's update included.
     rows = np.stack(list(corpus.values()))
-    fresh = ScannIndex(k=10, params=PARAMS).index(rows, list(corpus))
-    fresh_recall, recall = scann_recall(fresh, list(corpus), rows, queries), scann_recall(new, list(corpus), rows,
-                                                                                          queries)
+    updated = [new] + [update_index(ScannIndex(k=10, params=PARAMS).index(embeddings, ids), add_ids, add, deleted,
+                                    rebalance="never")[0] for _ in range(2)]
+    fresh = [ScannIndex(k=10, params=PARAMS).index(rows, list(corpus)) for _ in range(3)]
+    recall = np.mean([scann_recall(i, list(corpus), rows, queries) for i in updated])
+    fresh_recall = np.mean([scann_recall(i, list(corpus), rows, queries) for i in fresh])
     assert recall >= fresh_recall - 0.01, (recall, fresh_recall)
     # Replaced documents are found with their new vectors.
     _, found = new.search(add[:20], 1)
