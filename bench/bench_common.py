@@ -38,17 +38,20 @@ EMULATIONS = {
 }
 
 
-def import_tensorflow(threads):
+def import_tensorflow(threads, intra_op_threads=None):
     """Imports tfsearch (Keras 2 routing) and TensorFlow limited to `threads` CPU threads; returns `tf`.
 
     Args:
-        threads: int. Intra- and inter-op threads; 0 keeps TensorFlow's default.
+        threads: int. Inter-op threads, and intra-op threads unless given; 0
+            keeps TensorFlow's default.
+        intra_op_threads: int or None. Intra-op threads when not `threads`
+            (1: one thread per call, `tfsearch.utils.cpu_threads`).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tfsearch  # noqa: F401  (before anything touches tf.keras)
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_intra_op_parallelism_threads(threads if intra_op_threads is None else intra_op_threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     return tf
 

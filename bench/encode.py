@@ -3,7 +3,11 @@
 Measures, on the whole SciFact corpus (title + " " + text, 256-token limit):
 - documents per second for tfsearch (float32, the precision `"auto"` picks
   on this machine -- bfloat16 where native -- and bfloat16 with `--bf16`),
-  with its length-aware batching, including tokenisation;
+  with its length-aware batching, including tokenisation; each with one
+  TensorFlow intra-op thread per call and `--threads` batches side by side
+  (`tfsearch.utils.cpu_threads`), and the precision "auto" picks also with
+  `--threads` intra-op threads, one batch at a time (TensorFlow's default
+  threading: `tfsearch_<precision>_intra_op_<threads>`);
 - the same for sentence-transformers (CPU torch) when it is installed
   (`make bench` installs it), with the same thread count;
 - single-query latency (p50, p90) for both;
@@ -67,8 +71,8 @@ def load_texts(data_dir, limit=None):
 # --- tfsearch (one process per variant) ---------------------------------------
 
 
-def run_tfsearch(docs, queries, threads, batch_size, dtype):
-    tf = import_tensorflow(threads)
+def run_tfsearch(docs, queries, threads, batch_size, dtype, intra_op_threads):
+    tf = import_tensorflow(threads, intra_op_threads)
     from tensorflow.python.util import _pywrap_util_port
 
     from tfsearch.data.pipelines import texts_dataset
@@ -78,11 +82,15 @@ def run_tfsearch(docs, queries, threads, batch_size, dtype):
     encoder = BertEncoder.from_pretrained(dtype=dtype)
     ids = [str(i) for i in range(len(docs))]
     # Warm-up: trace the function once on a small batch (not timed).
+    # With one intra-op thread per call, `threads` batches run side by side (what `encode_dataset` does by
+    # itself when the process may use `threads` cores).
+    parallel = max(1, threads // intra_op_threads)
     encode_dataset(encoder, texts_dataset(ids[:batch_size], docs[:batch_size]), batch_size=batch_size, progress=False)
     # Timed from here: tokenisation and encoding both count.
     start, cpu_start = time.perf_counter(), os.times()
     _, embeddings = encode_dataset(encoder, texts_dataset(ids, docs), batch_size=batch_size, total=len(docs),
-                                   description=f"tfsearch {_VARIANT_NAMES.get(dtype, dtype)}")
+                                   description=f"tfsearch {_VARIANT_NAMES.get(dtype, dtype)}",
+                                   num_parallel_batches=parallel)
     seconds, cpu_end = time.perf_counter() - start, os.times()
 
     single = tf.function(lambda t: encoder(t), input_signature=[tf.TensorSpec([None], tf.string)])
@@ -95,6 +103,8 @@ def run_tfsearch(docs, queries, threads, batch_size, dtype):
     user, system = cpu_end.user - cpu_start.user, cpu_end.system - cpu_start.system
     return embeddings, {"documents_per_second": round(len(docs) / seconds, 2), "seconds": round(seconds, 1),
                         "single_query": percentiles(latencies),
+                        "tensorflow_threads": {"intra_op": intra_op_threads, "inter_op": threads,
+                                               "batches_side_by_side": parallel},
                         "onednn": bool(_pywrap_util_port.IsMklEnabled()),
                         "kernel_cpu_share": round(system / max(user + system, 1e-9), 3)}
 
@@ -105,7 +115,8 @@ def tfsearch_worker(spec):
 
     docs = json.loads(pathlib.Path(spec["docs"]).read_text())
     queries = json.loads(pathlib.Path(spec["queries"]).read_text())
-    embeddings, result = run_tfsearch(docs, queries, spec["threads"], spec["batch_size"], spec["dtype"])
+    embeddings, result = run_tfsearch(docs, queries, spec["threads"], spec["batch_size"], spec["dtype"],
+                                      spec["intra_op_threads"])
     np.save(spec["out"], embeddings.astype(np.float32))
     print(json.dumps(result))
 
@@ -174,7 +185,12 @@ def run_sentence_transformers(docs, queries, threads, batch_size, workdir, envir
 
 
 def variants(args, flags, emulation):
-    """`[(result name, dtype, extra environment)]`: the tfsearch settings to measure."""
+    """`[(result name, dtype, extra environment, intra-op threads)]`: the tfsearch settings to measure.
+
+    Every setting runs with one intra-op thread per call and `--threads` batches side by side
+    (`tfsearch.utils.cpu_threads`); the precision "auto" picks runs a second time with `--threads` intra-op
+    threads and one batch at a time (TensorFlow's default threading), as `<name>_intra_op_<threads>`.
+    """
     from tfsearch.utils.onednn import ONEDNN_VARIABLE, choose_onednn
     from tfsearch.utils.precision import choose_policy
 
@@ -183,17 +199,20 @@ def variants(args, flags, emulation):
     dtypes = [None] + (["mixed_bfloat16"] if args.bf16 else [])
     if args.precision == "auto" and policy not in dtypes:
         dtypes.append(policy)
-    chosen = []
-    for dtype in dtypes:
-        name = "tfsearch_" + _VARIANT_NAMES[dtype]
-        if emulation is None:
-            chosen.append((name, dtype, {}))
-            continue
+    environment = {}
+    if emulation is not None:
         # Here TensorFlow's own default would be on (this CPU has VNNI/AMX), so both settings are given explicitly.
         value, why = choose_onednn(flags, "x86_64")
         print(f"oneDNN on the emulated CPU: {value or 'TensorFlow default'} ({why})", flush=True)
-        chosen.append((name, dtype, {ONEDNN_VARIABLE: value or "0"}))
-        chosen.append((name + "_tensorflow_default_kernels", dtype, {ONEDNN_VARIABLE: "0"}))
+        environment = {ONEDNN_VARIABLE: value or "0"}
+    chosen = []
+    for dtype in dtypes:
+        name = "tfsearch_" + _VARIANT_NAMES[dtype]
+        chosen.append((name, dtype, environment, 1))
+        if emulation is not None:
+            chosen.append((name + "_tensorflow_default_kernels", dtype, {ONEDNN_VARIABLE: "0"}, 1))
+        if dtype == policy and args.threads > 1:
+            chosen.append((f"{name}_intra_op_{args.threads}", dtype, environment, args.threads))
     return chosen
 
 
@@ -240,10 +259,10 @@ def main(argv=None):
         (workdir / "queries.json").write_text(json.dumps(queries))
         st_embeddings, results["sentence_transformers"] = run_sentence_transformers(
             docs, queries, args.threads, args.batch_size, workdir, environment)
-        for name, dtype, extra in variants(args, flags, emulation):
+        for name, dtype, extra, intra_op_threads in variants(args, flags, emulation):
             spec = {"docs": str(workdir / "docs.json"), "queries": str(workdir / "queries.json"),
                     "threads": args.threads, "batch_size": args.batch_size, "dtype": dtype,
-                    "out": str(workdir / f"{name}.npy")}
+                    "intra_op_threads": intra_op_threads, "out": str(workdir / f"{name}.npy")}
             embeddings, results[name] = run_tfsearch_variant(spec, {**environment, **extra})
             results[name]["environment"] = extra
             if st_embeddings is not None:

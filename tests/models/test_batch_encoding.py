@@ -60,3 +60,62 @@ def test_the_batching_pipeline_runs_without_autotuning(tiny_encoder):
     # autotuner's sleep (up to 60 s in TensorFlow 2.20): see `without_autotune`.
     batches = length_sorted_batches(texts_dataset(["a"], ["cat"]), tiny_encoder.tokenizer, batch_size=1)
     assert batches.options().autotune.enabled is False
+
+
+class _Recording:
+    """Wraps the traced encoder function: records the Python threads that call it and how many run at once."""
+
+    def __init__(self, encode):
+        import threading
+
+        self.encode, self.lock, self.running, self.most_at_once, self.threads = encode, threading.Lock(), 0, 0, set()
+
+    def __call__(self, token_ids, padding_mask):
+        import threading
+        import time
+
+        with self.lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+            self.threads.add(threading.current_thread().name)
+        time.sleep(0.05)  # long enough for the other batches to start beside this one
+        try:
+            return self.encode(token_ids, padding_mask)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+@pytest.mark.parametrize("num_parallel_batches", [1, 2, 3])
+def test_batches_side_by_side_give_the_same_embeddings_in_input_order(tiny_encoder, num_parallel_batches,
+                                                                     monkeypatch):
+    from tfsearch.models import batch_encoding
+
+    recordings = []
+    traced = batch_encoding.encode_tokens_function
+
+    def recording_function(encoder, jit_compile=False):
+        recordings.append(_Recording(traced(encoder, jit_compile)))
+        return recordings[-1]
+
+    monkeypatch.setattr(batch_encoding, "encode_tokens_function", recording_function)
+    texts = TEXTS * 3  # 21 texts, 11 batches of 2
+    ids = [f"t{i}" for i in range(len(texts))]
+    got_ids, got = encode_dataset(tiny_encoder, texts_dataset(ids, texts), batch_size=2, window_size=8,
+                                  progress=False, num_parallel_batches=num_parallel_batches)
+    assert got_ids == ids
+    np.testing.assert_allclose(got, tiny_encoder(tf.constant(texts)).numpy(), atol=1e-5)
+    # One batch at a time runs on the caller's thread (inside its scopes); n > 1 batches run on n worker
+    # threads, n at once (11 batches of 50 ms each leave time for all n to overlap).
+    (recording,) = recordings
+    assert recording.most_at_once == num_parallel_batches
+    if num_parallel_batches == 1:
+        assert recording.threads == {"MainThread"}
+    else:
+        assert len(recording.threads) == num_parallel_batches
+        assert all(name.startswith("tfsearch-encode") for name in recording.threads)
+
+
+def test_num_parallel_batches_is_checked(tiny_encoder):
+    with pytest.raises(ValueError, match="`num_parallel_batches` must be a positive integer, got 0"):
+        encode_dataset(tiny_encoder, texts_dataset(["a"], ["cat"]), progress=False, num_parallel_batches=0)

@@ -63,9 +63,14 @@ def load_encoder(model, sequence_length=None, bf16=False, precision=None, announ
 
     `precision` (a `--precision` value) wins over `bf16`; with neither the
     checkpoint's own precision is kept (float32 for Hugging Face checkpoints).
+    On a CPU, a command that loads its encoder before TensorFlow has run
+    anything runs one intra-op thread per call, batches side by side
+    (`tfsearch.utils.cpu_threads`); no command that trains loads it here.
     """
     from tfsearch.models.bert_encoder import BertEncoder
+    from tfsearch.utils.cpu_threads import use_one_intra_op_thread
 
+    use_one_intra_op_thread()
     precision = precision or ("bfloat16" if bf16 else None)
     return BertEncoder.from_pretrained(model, sequence_length=sequence_length,
                                        dtype=encoder_dtype(precision, announce))

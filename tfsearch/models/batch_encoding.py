@@ -6,13 +6,18 @@ longest text. On a corpus with mixed lengths this computes far less padding
 than fixed-length batches, and the output order is restored by id.
 """
 
+import collections
+import contextlib
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
 from tfsearch.data.pipelines import without_autotune
+from tfsearch.utils.arguments import check_integer
+from tfsearch.utils.cpu_threads import encoding_concurrency
 
 # Batches are padded to a multiple of this many tokens, so that a compiled
 # (XLA) encoder sees at most sequence_length / PAD_MULTIPLE distinct shapes.
@@ -97,7 +102,7 @@ def length_sorted_batches(dataset, tokenizer, batch_size=64, window_size=2048):
 
 
 def encode_dataset(encoder, dataset, batch_size=64, window_size=2048, total=None, progress=True, jit_compile=False,
-                   description="encoding"):
+                   description="encoding", num_parallel_batches=None):
     """Encodes a stream of `(id, text)` with length-aware batching.
 
     Args:
@@ -110,6 +115,10 @@ def encode_dataset(encoder, dataset, batch_size=64, window_size=2048, total=None
         progress: bool. Show a progress bar.
         jit_compile: bool. Compile the encoder with XLA.
         description: str. Progress bar label.
+        num_parallel_batches: int or None. Batches encoded side by side, each
+            on its own Python thread; None for
+            `tfsearch.utils.cpu_threads.encoding_concurrency()` (1 under
+            TensorFlow's default threads, one per core with one intra-op thread).
 
     Returns:
         `(ids, embeddings)`: a list of str in input order and a float32 array
@@ -118,15 +127,37 @@ def encode_dataset(encoder, dataset, batch_size=64, window_size=2048, total=None
     Raises:
         ValueError: when two texts share an id.
     """
+    if num_parallel_batches is None:
+        num_parallel_batches = encoding_concurrency()
+    check_integer(num_parallel_batches, "num_parallel_batches")
     encode = encode_tokens_function(encoder, jit_compile)
     positions, ids, chunks = [], [], []
-    with tqdm(total=total, unit="text", desc=description, disable=not progress, dynamic_ncols=True) as bar:
-        batches = length_sorted_batches(dataset, encoder.tokenizer, batch_size, window_size)
-        for batch_positions, batch_ids, token_ids, padding_mask in batches:
-            chunks.append(encode(token_ids, padding_mask).numpy())
+    with tqdm(total=total, unit="text", desc=description, disable=not progress, dynamic_ncols=True) as bar, \
+            contextlib.ExitStack() as stack:
+        # One batch at a time runs on this thread (under the caller's device and strategy scopes); more run on
+        # worker threads, one batch waiting while the others are encoded.
+        pool = None if num_parallel_batches == 1 else stack.enter_context(
+            ThreadPoolExecutor(num_parallel_batches, thread_name_prefix="tfsearch-encode"))
+        in_flight = collections.deque()  # (positions, ids, embeddings or their future), in the batches' order
+
+        def collect():
+            batch_positions, batch_ids, result = in_flight.popleft()
+            chunks.append(result if pool is None else result.result())
             positions.append(batch_positions.numpy())
             ids.extend(i.decode("utf-8") for i in batch_ids.numpy())
             bar.update(len(batch_ids))
+
+        batches = length_sorted_batches(dataset, encoder.tokenizer, batch_size, window_size)
+        for batch_positions, batch_ids, token_ids, padding_mask in batches:
+            if pool is None:
+                result = encode(token_ids, padding_mask).numpy()
+            else:
+                result = pool.submit(lambda t=token_ids, m=padding_mask: encode(t, m).numpy())
+            in_flight.append((batch_positions, batch_ids, result))
+            if len(in_flight) >= num_parallel_batches + (pool is not None):
+                collect()
+        while in_flight:
+            collect()
     if not chunks:
         return [], np.zeros([0, encoder.embedding_dim], np.float32)
     # Batches come out length-sorted; put rows back in input order.

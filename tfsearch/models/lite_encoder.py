@@ -1,12 +1,12 @@
 """A `BertEncoder` run by TensorFlow Lite, optionally with dynamic-range int8 weights."""
 
-import os
 import threading
 
 import numpy as np
 import tensorflow as tf
 
 from tfsearch.utils.atomic import atomic_file
+from tfsearch.utils.cpu_threads import available_cores
 
 QUANTIZATIONS = (None, "dynamic_int8")
 
@@ -40,8 +40,9 @@ class LiteEncoder:
     Args:
         encoder: `BertEncoder` to convert (float32; its weights are read once).
         quantization: None (float32) or `"dynamic_int8"`.
-        num_threads: int or None. Interpreter threads; None uses TensorFlow's
-            intra-op setting, or all cores when that is unset.
+        num_threads: int or None. Interpreter threads; None uses every core
+            the process may run on (calls run one at a time, so each uses
+            them all, whatever TensorFlow's own intra-op setting).
 
     Call arguments:
         texts: string tensor or list `[batch]`.
@@ -65,8 +66,7 @@ class LiteEncoder:
 
         # === Config ===
         self.quantization = quantization
-        self.num_threads = int(num_threads) if num_threads is not None else (
-            tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count())
+        self.num_threads = int(num_threads) if num_threads is not None else available_cores()
         self.tokenizer = encoder.tokenizer
         self.embedding_dim = encoder.embedding_dim
         self.sequence_length = encoder.sequence_length
