@@ -320,6 +320,19 @@ def version_switches(base, queries, switches=2, settle_seconds=10, timeout_secon
     return figures
 
 
+def front_end():
+    """The HTTP parser and event loop uvicorn picks for `tfsearch serve` in this environment (`"auto"`)."""
+    import importlib.util
+
+    import uvicorn
+
+    def present(name):
+        return importlib.util.find_spec(name) is not None
+
+    return {"uvicorn": uvicorn.__version__, "http": "httptools" if present("httptools") else "h11",
+            "loop": "uvloop" if present("uvloop") else "asyncio"}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(SCIFACT))
@@ -362,6 +375,7 @@ def main(argv=None):
     }
     result = {"load": grid, "server_memory": memory, "cache": cache, "version_switches": switching,
               "targets": targets, "settings": {"k": K, "diversity": DIVERSITY, "seconds": args.seconds},
+              "front_end": front_end(),
               "documents": 5183, "cpus": os.cpu_count(), "machine": machine_description()}
     write_result(args.output, result)
     print(json.dumps(targets, indent=1))

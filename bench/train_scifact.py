@@ -9,15 +9,27 @@ its `MultipleNegativesRankingLoss` on the same pairs (with the same hard
 negatives), batch size, sequence length and thread count, in a separate
 process, and reports tfsearch's training examples per second over it.
 
-Writes `bench/results/train_scifact.json` (atomically).
+`--emulate-cpu avx2` runs the same on this machine as an AVX2-only CPU (AMD
+Zen 3) would (as `bench/encode.py --emulate-cpu avx2`): the whole run, the
+sentence-transformers timing included, goes to a child process whose oneDNN,
+MKL and torch kernels are limited to AVX2, with the oneDNN setting
+`tfsearch.utils.onednn` makes on such a CPU, and a `"auto"` precision is
+resolved from that CPU's flags (float32). The result file records
+`emulated_cpu`.
+
+Writes `bench/results/train_scifact.json` (atomically;
+`train_scifact_emulated_avx2.json` with `--emulate-cpu avx2`).
 
 Usage:
     python bench/train_scifact.py [--config bench/configs/train_scifact.json] [--threads 2] [--zero-shot]
+                                  [--emulate-cpu avx2]
 """
 
 import argparse
 import json
+import os
 import pathlib
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +37,7 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_common import (  # noqa: E402
+    EMULATIONS,
     REPO,
     RESULTS,
     import_tensorflow,
@@ -89,6 +102,21 @@ def time_sentence_transformers(pairs, config, threads, max_length, workdir):
     return result
 
 
+_EMULATED = "TFSEARCH_BENCH_EMULATED_CPU"  # set in the child process of `--emulate-cpu`
+
+
+def _run_emulated(emulation, name, argv):
+    """Runs this script again in a child process with the emulated CPU's kernel limits; its exit code."""
+    from tfsearch.utils.onednn import ONEDNN_VARIABLE, choose_onednn
+
+    value, why = choose_onednn(set(emulation["flags"]), "x86_64")
+    print(f"oneDNN on the emulated CPU: {value or 'TensorFlow default'} ({why})", flush=True)
+    # Here TensorFlow's own default would be on (this CPU has VNNI/BF16), so the setting is given explicitly.
+    env = dict(os.environ, **emulation["environment"], **{ONEDNN_VARIABLE: value or "0", _EMULATED: name})
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return subprocess.run([sys.executable, __file__, *argv], env=env).returncode
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(HERE / "configs" / "train_scifact.json"))
@@ -97,8 +125,16 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--zero-shot", action="store_true", help="also evaluate the starting model on test")
     parser.add_argument("--skip-st", action="store_true", help="do not time sentence-transformers")
-    parser.add_argument("--results", default=str(RESULTS / "train_scifact.json"))
+    parser.add_argument("--results", help="result file (default: bench/results/train_scifact.json, or "
+                                          "train_scifact_emulated_avx2.json with --emulate-cpu avx2)")
+    parser.add_argument("--emulate-cpu", choices=sorted(EMULATIONS),
+                        help="limit every library's kernels to this instruction set (see the module docstring)")
     args = parser.parse_args(argv)
+    emulation = EMULATIONS.get(args.emulate_cpu)
+    args.results = args.results or str(RESULTS / ("train_scifact.json" if emulation is None else
+                                                  f"train_scifact_emulated_{args.emulate_cpu}.json"))
+    if emulation is not None and os.environ.get(_EMULATED) != args.emulate_cpu:
+        return _run_emulated(emulation, args.emulate_cpu, argv)
 
     import_tensorflow(args.threads)
     from tfsearch.data.beir import BeirDataset
@@ -111,8 +147,21 @@ def main(argv=None):
     values = json.loads(pathlib.Path(args.config).read_text())
     values["data"] = args.data or str((REPO / values["data"]).resolve())
     values["output"] = args.output or str(REPO / values["output"])
+    emulated = None
+    if emulation is not None:
+        from tfsearch.utils.precision import choose_policy
+
+        policy, reason = choose_policy(set(emulation["flags"]))
+        emulated = {"cpu": emulation["cpu"], "flags": sorted(emulation["flags"]),
+                    "environment": {k: os.environ.get(k) for k in (*emulation["environment"], "TF_ENABLE_ONEDNN_OPTS")},
+                    "auto_precision": {"policy": policy or "float32", "reason": reason}}
+        if values.get("mixed_precision", "auto") == "auto":  # "auto" as it resolves on the emulated CPU
+            values["mixed_precision"] = policy or "float32"
+        print(f"emulated {emulation['cpu']}: precision auto -> {policy or 'float32'} ({reason})", flush=True)
     config = TrainConfig.from_dict(values)
     results = {"config": config.to_dict(), "threads": args.threads, "machine": machine_description()}
+    if emulated:
+        results["emulated_cpu"] = emulated
     data = BeirDataset(config.data)
 
     if args.zero_shot:
