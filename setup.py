@@ -24,6 +24,10 @@ INSTALL_REQUIRES = [
     "PyStemmer>=2.2",  # English stemming for BM25
     "fastapi>=0.115",  # tfsearch serve
     "uvicorn>=0.30",
+    # uvicorn's C HTTP parser and libuv event loop, which it picks by itself when installed (what
+    # `uvicorn[standard]` adds): less CPU per request than h11 and asyncio (docs/benchmarks.md#serving).
+    "httptools>=0.6",
+    "uvloop>=0.19; sys_platform != 'win32'",
     "prometheus-client>=0.20",  # tfsearch serve: /monitoring/prometheus/metrics
     # tfsearch encode: the corpus-encoding pipeline (DirectRunner here; Dataflow, Flink, Spark by options).
     # Moves protobuf from 7.x to 6.33 (Beam needs protobuf<7); TF, TF Text and tensorflow-serving-api accept it.

@@ -38,8 +38,10 @@ def test_concurrent_searches_are_one_batch_with_the_answers_of_sequential_ones(s
 
     sequential_client, _, _, _, base = served
     expected = [results(sequential_client.get("/search", params=params)) for params in REQUESTS]
-    # The batch is full (4 queries) once the 4 requests are in: it runs then, long before the timeout.
-    app = create_app(base, poll_seconds=None, max_batch_size=len(REQUESTS), batch_timeout_micros=60_000_000)
+    # The batch is full (4 queries) once the 4 requests are in: it runs then, long before the timeout (and the
+    # first request waits for the others although no batch is running: `wait_when_idle`).
+    app = create_app(base, poll_seconds=None, max_batch_size=len(REQUESTS), batch_timeout_micros=60_000_000,
+                     wait_when_idle=True)
     answers = [None] * len(REQUESTS)
     with TestClient(app) as client:
         def ask(i):

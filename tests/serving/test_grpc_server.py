@@ -270,8 +270,9 @@ def test_concurrent_grpc_and_rest_searches_are_one_batch(served):
     rest = [{"q": "the cat", "k": 3, "diversity": 0.0}, {"q": "bread", "k": 2, "diversity": 1.0}]
     over_grpc = [{"q": "a dog eating", "k": 4, "diversity": 0.5}, {"q": "hello", "k": 1, "diversity": 0.0}]
     expected = [[r["id"] for r in sequential.get("/search", params=p).json()["results"]] for p in rest + over_grpc]
-    # The batch is full (4 queries) once the 4 requests are in: it runs then, long before the timeout.
-    service = SearchService(app.state.store, max_batch_size=4, batch_timeout_micros=60_000_000)
+    # The batch is full (4 queries) once the 4 requests are in: it runs then, long before the timeout (and the
+    # first request waits for the others although no batch is running: `wait_when_idle`).
+    service = SearchService(app.state.store, max_batch_size=4, batch_timeout_micros=60_000_000, wait_when_idle=True)
     server = start_grpc_server(service, "tiny", port=0)
     answers = [None] * 4
     try:

@@ -41,7 +41,38 @@ class FakeVersion:
 
 
 def batcher_over(version, **kwargs):
-    return RequestBatcher(types.SimpleNamespace(current=version), num_batch_threads=1, **kwargs)
+    """One worker that always waits out the timeout for company (TensorFlow Serving's batching)."""
+    return RequestBatcher(types.SimpleNamespace(current=version), num_batch_threads=1, wait_when_idle=True, **kwargs)
+
+
+def wait_until(condition, seconds=10):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+def test_an_idle_batcher_runs_a_request_at_once_and_a_busy_one_waits_for_company():
+    gate = threading.Event()
+    version = FakeVersion(gate=gate)
+    # The default, wait_when_idle=False, with a 30 s timeout that a waiting batch would sit out.
+    batcher = RequestBatcher(types.SimpleNamespace(current=version), max_batch_size=3,
+                             batch_timeout_micros=30_000_000, num_batch_threads=2)
+    try:
+        alone = batcher.submit(["a"], k=1, diversity=0.0)
+        wait_until(lambda: len(version.calls) == 1)  # no batch running: "a" is called at once
+        # While "a" runs (held by the gate), the other worker waits for company: b, c and d fill a batch of 3.
+        rest = [batcher.submit([q], k=1, diversity=0.0) for q in ("b", "c", "d")]
+        wait_until(lambda: len(version.calls) == 2)
+        gate.set()
+        assert [f.result(timeout=30)[1]["ids"].tolist() for f in (alone, *rest)] == [
+            [[b"a-0"]], [[b"b-0"]], [[b"c-0"]], [[b"d-0"]]]
+    finally:
+        gate.set()
+        batcher.close()
+    assert [queries for queries, _, _ in version.calls] == [["a"], ["b", "c", "d"]]
 
 
 def test_concurrent_requests_are_one_call_split_back_by_request():

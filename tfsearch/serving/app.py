@@ -10,6 +10,7 @@ import urllib.parse
 import numpy as np
 
 from tfsearch.export.search_module import DEFAULT_K
+from tfsearch.serving.request_batcher import DEFAULT_WAIT_WHEN_IDLE
 from tfsearch.serving.search_service import (  # noqa: F401  (BadRequest, MAX_*: this module's API since it began)
     BATCHABLE_SIGNATURE,
     DEFAULT_BATCH_TIMEOUT_MICROS,
@@ -47,7 +48,7 @@ logger = logging.getLogger("tfsearch.serving")
 
 def create_app(base_path, model_name=None, poll_seconds=1.0, store=None, max_batch_size=DEFAULT_MAX_BATCH_SIZE,
                batch_timeout_micros=DEFAULT_BATCH_TIMEOUT_MICROS, cache_size=0, service=None,
-               allowed_hosts=None):
+               allowed_hosts=None, wait_when_idle=DEFAULT_WAIT_WHEN_IDLE):
     """The FastAPI application serving the newest version under `base_path`.
 
     Endpoints:
@@ -69,7 +70,8 @@ def create_app(base_path, model_name=None, poll_seconds=1.0, store=None, max_bat
     Searches run through a `SearchService` (shared with the gRPC front end
     when one is given): concurrent searches of a version with
     `search_batchable` become one signature call of up to `max_batch_size`
-    queries, after at most `batch_timeout_micros` of waiting (defaults: the
+    queries, after at most `batch_timeout_micros` of waiting while another
+    batch runs (also while none does with `wait_when_idle`; defaults: the
     export's `DEFAULT_BATCHING_PARAMETERS`; 0 or 1 turns batching off), and
     with `cache_size` > 0 answers come from an LRU result cache where they
     can. Every TensorFlow call runs in a worker thread, never on the event
@@ -106,7 +108,7 @@ def create_app(base_path, model_name=None, poll_seconds=1.0, store=None, max_bat
     if owns_service:
         store = store or ModelStore(base_path, poll_seconds=poll_seconds)
         service = SearchService(store, max_batch_size=max_batch_size, batch_timeout_micros=batch_timeout_micros,
-                                cache_size=cache_size)
+                                wait_when_idle=wait_when_idle, cache_size=cache_size)
     store, metrics = service.store, service.metrics
     name = model_name or pathlib.Path(base_path).name
     allowed = None if allowed_hosts is None else {_host_of(host) for host in allowed_hosts}

@@ -13,6 +13,9 @@ import numpy as np
 from tfsearch.export.saved_model_export import DEFAULT_BATCHING_PARAMETERS
 from tfsearch.utils.arguments import check_integer
 
+# Whether a batch waits for company while no other batch is running (TensorFlow Serving's batches do).
+DEFAULT_WAIT_WHEN_IDLE = False
+
 _STOP = object()  # one per worker thread, queued by `close()` behind the requests already waiting
 
 
@@ -31,7 +34,10 @@ class RequestBatcher:
     `diversity`. Worker threads take requests from the queue in submission
     order and join them into a batch until it holds `max_batch_size` queries
     (the next request would not fit) or `batch_timeout_micros` have passed
-    since the batch's first request was taken; then one call of the loaded
+    since the batch's first request was taken, waiting only while another
+    batch is running (unless `wait_when_idle`): an idle batcher runs what is
+    queued at once, since no call would end to bring more requests sooner,
+    and a lone client pays no batch wait. Then one call of the loaded
     version's `search_batchable` runs the whole batch, with `k` and
     `diversity` given per query, and each request's future gets its own
     rows, cut to its own `k`. The TensorFlow call releases the GIL, so it runs
@@ -66,6 +72,10 @@ class RequestBatcher:
             once (default: `DEFAULT_BATCHING_PARAMETERS["num_batch_threads"]`).
         on_batch: optional callable `on_batch(num_queries)`, called once per
             signature call (metrics).
+        wait_when_idle: bool. Wait up to `batch_timeout_micros` for more
+            requests even when no other batch is running, as TensorFlow
+            Serving's batching does (default False: `bench/serve.py` measured
+            the wait costing one client about 3 ms of p50 with nothing gained).
 
     Shapes:
         A submission: `queries` a list of `n` strings, `k` an int,
@@ -89,14 +99,18 @@ class RequestBatcher:
 
     def __init__(self, store, max_batch_size=DEFAULT_BATCHING_PARAMETERS["max_batch_size"],
                  batch_timeout_micros=DEFAULT_BATCHING_PARAMETERS["batch_timeout_micros"],
-                 num_batch_threads=DEFAULT_BATCHING_PARAMETERS["num_batch_threads"], on_batch=None):
+                 num_batch_threads=DEFAULT_BATCHING_PARAMETERS["num_batch_threads"], on_batch=None,
+                 wait_when_idle=DEFAULT_WAIT_WHEN_IDLE):
         check_integer(max_batch_size, "max_batch_size")
         check_integer(batch_timeout_micros, "batch_timeout_micros", least=0)
         check_integer(num_batch_threads, "num_batch_threads")
         self.store = store
         self.max_batch_size = max_batch_size
         self.batch_timeout_micros = batch_timeout_micros
+        self.wait_when_idle = bool(wait_when_idle)
         self._on_batch = on_batch
+        self._running = 0  # batches in a signature call now
+        self._running_lock = threading.Lock()
         self._queue = queue.Queue()
         self._held = None  # a request taken that did not fit its batch: the next batch starts with it
         self._collecting = threading.Lock()  # one worker forms a batch at a time
@@ -173,7 +187,8 @@ class RequestBatcher:
             batch, size = [first], len(first.queries)
             deadline = time.monotonic() + self.batch_timeout_micros / 1e6
             while size < self.max_batch_size:
-                remaining = deadline - time.monotonic()
+                # Idle (no other batch running): take only what is queued already.
+                remaining = deadline - time.monotonic() if self.wait_when_idle or self._running else 0
                 try:
                     item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
                 except queue.Empty:
@@ -188,6 +203,15 @@ class RequestBatcher:
             return batch, False
 
     def _run(self, batch):
+        with self._running_lock:
+            self._running += 1
+        try:
+            self._run_batch(batch)
+        finally:
+            with self._running_lock:
+                self._running -= 1
+
+    def _run_batch(self, batch):
         batch = [r for r in batch if r.future.set_running_or_notify_cancel()]  # drops those cancelled
         if not batch:
             return

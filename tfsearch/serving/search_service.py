@@ -9,6 +9,7 @@ import numpy as np
 
 from tfsearch.export.saved_model_export import DEFAULT_BATCHING_PARAMETERS
 from tfsearch.utils.arguments import check_integer
+from tfsearch.serving.request_batcher import DEFAULT_WAIT_WHEN_IDLE
 
 MAX_QUERY_CHARACTERS = 1000
 MAX_BATCH = 64  # queries in one request
@@ -150,6 +151,8 @@ class SearchService:
         max_batch_size: int >= 0; 0 or 1 turns request batching off.
         batch_timeout_micros: int >= 0, the longest a batch waits for more.
         num_batch_threads: int >= 1, batches that may run at once.
+        wait_when_idle: bool. Whether a batch waits for more requests while
+            no other batch runs (`RequestBatcher`; default: run at once).
         cache_size: int >= 0, result-cache entries (one per query, `k` and
             `diversity`); 0: no cache.
         metrics: a `ServingMetrics`, or None (one is made).
@@ -164,7 +167,8 @@ class SearchService:
     """
 
     def __init__(self, store, max_batch_size=DEFAULT_MAX_BATCH_SIZE, batch_timeout_micros=DEFAULT_BATCH_TIMEOUT_MICROS,
-                 num_batch_threads=DEFAULT_NUM_BATCH_THREADS, cache_size=0, metrics=None):
+                 num_batch_threads=DEFAULT_NUM_BATCH_THREADS, wait_when_idle=DEFAULT_WAIT_WHEN_IDLE, cache_size=0,
+                 metrics=None):
         from tfsearch.serving.result_cache import ResultCache
         from tfsearch.serving.serving_metrics import ServingMetrics
 
@@ -174,6 +178,7 @@ class SearchService:
         self.max_batch_size = max_batch_size
         self.batch_timeout_micros = batch_timeout_micros
         self.num_batch_threads = num_batch_threads
+        self.wait_when_idle = wait_when_idle
         self.cache = ResultCache(cache_size) if cache_size else None
         self.metrics = metrics or ServingMetrics(store)
         self.metrics.watch_cache(self.cache)
@@ -192,7 +197,7 @@ class SearchService:
             self.batcher = RequestBatcher(self.store, max_batch_size=self.max_batch_size,
                                           batch_timeout_micros=self.batch_timeout_micros,
                                           num_batch_threads=self.num_batch_threads,
-                                          on_batch=self.metrics.batch_size.observe)
+                                          wait_when_idle=self.wait_when_idle, on_batch=self.metrics.batch_size.observe)
 
     def close(self):
         """Finishes the calls under way and stops the workers."""
