@@ -38,6 +38,19 @@ EMULATIONS = {
 }
 
 
+def emulation_environment(emulation):
+    """`(variables, reason)`: what a process needs to run as the emulated CPU of `EMULATIONS`.
+
+    The kernel limits, and `TF_ENABLE_ONEDNN_OPTS` as `import tfsearch` sets it
+    on such a CPU (given explicitly: TensorFlow's own default follows this
+    machine's flags, not the emulated ones).
+    """
+    from tfsearch.utils.onednn import ONEDNN_VARIABLE, choose_onednn
+
+    value, why = choose_onednn(set(emulation["flags"]), "x86_64")
+    return {**emulation["environment"], ONEDNN_VARIABLE: value or "0"}, why
+
+
 def import_tensorflow(threads, intra_op_threads=None):
     """Imports tfsearch (Keras 2 routing) and TensorFlow limited to `threads` CPU threads; returns `tf`.
 

@@ -49,6 +49,7 @@ from bench_common import (  # noqa: E402
     EMULATIONS,
     RESULTS,
     SCIFACT,
+    emulation_environment,
     import_tensorflow,
     machine_description,
     percentiles,
@@ -191,7 +192,7 @@ def variants(args, flags, emulation):
     (`tfsearch.utils.cpu_threads`); the precision "auto" picks runs a second time with `--threads` intra-op
     threads and one batch at a time (TensorFlow's default threading), as `<name>_intra_op_<threads>`.
     """
-    from tfsearch.utils.onednn import ONEDNN_VARIABLE, choose_onednn
+    from tfsearch.utils.onednn import ONEDNN_VARIABLE
     from tfsearch.utils.precision import choose_policy
 
     policy, reason = choose_policy(flags)
@@ -200,11 +201,10 @@ def variants(args, flags, emulation):
     if args.precision == "auto" and policy not in dtypes:
         dtypes.append(policy)
     environment = {}
-    if emulation is not None:
-        # Here TensorFlow's own default would be on (this CPU has VNNI/AMX), so both settings are given explicitly.
-        value, why = choose_onednn(flags, "x86_64")
-        print(f"oneDNN on the emulated CPU: {value or 'TensorFlow default'} ({why})", flush=True)
-        environment = {ONEDNN_VARIABLE: value or "0"}
+    if emulation is not None:  # the oneDNN setting only: `main` adds the kernel limits to every process
+        variables, why = emulation_environment(emulation)
+        environment = {ONEDNN_VARIABLE: variables[ONEDNN_VARIABLE]}
+        print(f"oneDNN on the emulated CPU: {environment[ONEDNN_VARIABLE]} ({why})", flush=True)
     chosen = []
     for dtype in dtypes:
         name = "tfsearch_" + _VARIANT_NAMES[dtype]

@@ -30,7 +30,14 @@ import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from bench_common import EMULATIONS, RESULTS, import_tensorflow, machine_description, write_result  # noqa: E402
+from bench_common import (  # noqa: E402
+    EMULATIONS,
+    RESULTS,
+    emulation_environment,
+    import_tensorflow,
+    machine_description,
+    write_result,
+)
 
 TOP_OPS = 12
 
@@ -90,12 +97,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     emulation = EMULATIONS.get(args.emulate_cpu)
     if emulation and any(os.environ.get(k) != v for k, v in emulation["environment"].items()):
-        # The kernel limits are read when TensorFlow loads: start again with them set, and with
-        # oneDNN as `import tfsearch` sets it on such a CPU (TensorFlow's default here is this CPU's).
-        from tfsearch.utils.onednn import ONEDNN_VARIABLE, choose_onednn
-
-        value, _ = choose_onednn(set(emulation["flags"]), "x86_64")
-        environment = dict(os.environ, **emulation["environment"], **{ONEDNN_VARIABLE: value or "0"})
+        # The kernel limits are read when TensorFlow loads: start again with them set.
+        environment = dict(os.environ, **emulation_environment(emulation)[0])
         os.execve(sys.executable, [sys.executable, __file__, *(argv if argv is not None else sys.argv[1:])],
                   environment)
 

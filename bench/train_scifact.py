@@ -40,6 +40,7 @@ from bench_common import (  # noqa: E402
     EMULATIONS,
     REPO,
     RESULTS,
+    emulation_environment,
     import_tensorflow,
     machine_description,
     run_in_subprocess,
@@ -107,12 +108,9 @@ _EMULATED = "TFSEARCH_BENCH_EMULATED_CPU"  # set in the child process of `--emul
 
 def _run_emulated(emulation, name, argv):
     """Runs this script again in a child process with the emulated CPU's kernel limits; its exit code."""
-    from tfsearch.utils.onednn import ONEDNN_VARIABLE, choose_onednn
-
-    value, why = choose_onednn(set(emulation["flags"]), "x86_64")
-    print(f"oneDNN on the emulated CPU: {value or 'TensorFlow default'} ({why})", flush=True)
-    # Here TensorFlow's own default would be on (this CPU has VNNI/BF16), so the setting is given explicitly.
-    env = dict(os.environ, **emulation["environment"], **{ONEDNN_VARIABLE: value or "0", _EMULATED: name})
+    variables, why = emulation_environment(emulation)
+    print(f"oneDNN on the emulated CPU: {variables['TF_ENABLE_ONEDNN_OPTS']} ({why})", flush=True)
+    env = dict(os.environ, **variables, **{_EMULATED: name})
     argv = sys.argv[1:] if argv is None else list(argv)
     return subprocess.run([sys.executable, __file__, *argv], env=env).returncode
 

@@ -32,7 +32,8 @@ from tfsearch.utils.cpu_threads import encoding_concurrency, use_one_intra_op_th
 if sys.argv[1] == "initialised":
     tf.constant(1.0) + 1.0  # an op runs: TensorFlow's threads are fixed from here
 applied, reason = use_one_intra_op_thread(cores=2)
-print(json.dumps({"applied": applied, "reason": reason,
+again = use_one_intra_op_thread(cores=2)  # what a second encoder load does
+print(json.dumps({"applied": applied, "reason": reason, "again": again,
                   "intra": tf.config.threading.get_intra_op_parallelism_threads(),
                   "inter": tf.config.threading.get_inter_op_parallelism_threads(),
                   "concurrency": encoding_concurrency()}))
@@ -51,6 +52,7 @@ def test_one_intra_op_thread_is_set_only_where_nothing_was_chosen_before():
     fresh = run_fresh("fresh")
     assert fresh["applied"] and (fresh["intra"], fresh["inter"]) == (1, 2)
     assert fresh["reason"] == "one intra-op thread per call, 2 calls side by side"
+    assert fresh["again"] == [True, "one intra-op thread per call (set already)"]
     # os.sched_getaffinity gives the cores; with one intra-op thread each gets a batch (at least 1).
     assert fresh["concurrency"] == max(1, len(os.sched_getaffinity(0)))
 

@@ -8,8 +8,8 @@ import math
 import numpy as np
 
 from tfsearch.export.saved_model_export import DEFAULT_BATCHING_PARAMETERS
-from tfsearch.utils.arguments import check_integer
 from tfsearch.serving.request_batcher import DEFAULT_WAIT_WHEN_IDLE
+from tfsearch.utils.arguments import check_integer
 
 MAX_QUERY_CHARACTERS = 1000
 MAX_BATCH = 64  # queries in one request

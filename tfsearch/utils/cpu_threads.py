@@ -95,13 +95,15 @@ def use_one_intra_op_thread(cores=None):
         cores: int or None. Inter-op threads; None for `available_cores()`.
 
     Returns:
-        `(applied, reason)`: whether the setting was made, and a one-line
-        reason (also logged at INFO).
+        `(applied, reason)`: whether the process now runs one intra-op thread
+        per call, and a one-line reason (also logged at INFO).
     """
     import tensorflow as tf
 
     if tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"):
         applied, reason = False, "an accelerator runs the encoder: TensorFlow's thread defaults kept"
+    elif tf.config.threading.get_intra_op_parallelism_threads() == 1:  # an earlier call (or the same by hand)
+        applied, reason = True, "one intra-op thread per call (set already)"
     elif intra_op_threads() or os.environ.get(INTER_OP_VARIABLE):
         applied, reason = False, f"intra-op threads set by the user ({intra_op_threads() or 'default'}): kept"
     else:
