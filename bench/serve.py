@@ -11,8 +11,14 @@ its own process for each server set-up and measures, in one run:
    at a time for `--seconds`: throughput, p50 and p99 latency, errors (any
    answer but 200 / OK) and the server's resident memory. Batching off is
    `--max-batch-size 0` (each request its own signature call, in a thread
-   of its own); on is `tfsearch serve`'s default (the export's
-   `batching_params.pbtxt` batch size and `--batch-timeout-micros`).
+   of its own), with `tfsearch serve`'s thread default (one intra-op
+   thread per call on a CPU) and with TensorFlow's
+   (`--tensorflow-intra-op-parallelism 0`, TensorFlow Serving's default);
+   on is `tfsearch serve`'s default (the export's `batching_params.pbtxt`
+   batch size and `--batch-timeout-micros`). Then the `search_batchable`
+   signature alone, in-process with no server, by batch size, with as many
+   calls side by side as cores (`signature_alone`): what batching could
+   gain at most, with either thread setting.
 2. **Cache**: 16 REST clients draw queries from 1,000 distinct SciFact
    queries with Zipf-distributed popularity (exponent `--zipf`), against a
    server without and with `--cache-size 10000`: throughput, p50, hit rate
@@ -48,6 +54,7 @@ from bench_common import (  # noqa: E402
     REPO,
     RESULTS,
     SCIFACT,
+    import_tensorflow,
     machine_description,
     percentiles,
     rss_bytes,
@@ -57,6 +64,12 @@ from bench_common import (  # noqa: E402
 SERVE_CACHE = CACHE / "serve"
 MODEL = "scifact"
 CLIENT_COUNTS = (1, 4, 16)
+LOAD_MODES = {  # `tfsearch serve`'s flags for each server set-up of part 1
+    "off": ("--max-batch-size", "0"),
+    # TensorFlow's own thread defaults (one intra-op thread per core), as TensorFlow Serving runs by default.
+    "off_tensorflow_threads": ("--max-batch-size", "0", "--tensorflow-intra-op-parallelism", "0"),
+    "on": (),
+}
 K, DIVERSITY = 10, 0.3
 
 
@@ -216,7 +229,7 @@ def load_grid(base, queries, seconds):
     """Part 1: `{"off"|"on": {"rest"|"grpc": {clients: figures}}, memory}`."""
     grid, memory = {}, {}
     pick = lambda rng: rng.choice(queries)  # noqa: E731
-    for mode, flags in (("off", ("--max-batch-size", "0")), ("on", ())):
+    for mode, flags in LOAD_MODES.items():
         server = Server(base, *flags)
         try:
             closed_loop(lambda: RestClient(server.port), 4, 3, pick)  # warm-up: first calls of each shape
@@ -278,8 +291,7 @@ def version_switches(base, queries, switches=2, settle_seconds=10, timeout_secon
     """
     work = SERVE_CACHE / "switching" / MODEL
     shutil.rmtree(work.parent, ignore_errors=True)
-    first = max(int(p.name) for p in base.iterdir() if p.name.isdigit())
-    shutil.copytree(base / str(first), work / "1")
+    shutil.copytree(latest_version(base), work / "1")
     server = Server(work)
     published, stop = [], threading.Event()
 
@@ -320,6 +332,73 @@ def version_switches(base, queries, switches=2, settle_seconds=10, timeout_secon
     return figures
 
 
+SIGNATURE_BATCH_SIZES = (1, 2, 4, 8, 16)
+
+
+def signature_alone(base, intra_op_threads, seconds=2.0, concurrency=None):
+    """What the export's `search_batchable` does in-process, with no server: the ceiling batching can reach.
+
+    Runs in a child process (TensorFlow's threads are set before it starts):
+    for each batch size, `concurrency` threads (default: the cores, as many
+    as `tfsearch serve`'s batch threads or batching-off calls can use) call
+    the signature back to back for `seconds` on SciFact queries (k 10,
+    diversity 0.3). `intra_op_threads` 0 is TensorFlow's default.
+
+    Returns:
+        `{"intra_op_threads", "concurrency", "rows": [{"batch_size",
+        "queries_per_second", "ms_per_call"}], "batching_gain"}`, the gain being
+        the best row's queries/s over batch size 1's (both with `concurrency`
+        calls side by side).
+    """
+    command = [sys.executable, str(pathlib.Path(__file__).resolve()), "--signature-alone", str(base),
+               "--intra-op-threads", str(intra_op_threads), "--seconds", str(seconds),
+               "--concurrency", str(concurrency or os.cpu_count())]
+    done = subprocess.run(command, cwd=REPO, check=True, capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _signature_alone_child(base, intra_op_threads, seconds, concurrency, data):
+    tf = import_tensorflow(0, intra_op_threads=intra_op_threads)
+    import tensorflow_text  # noqa: F401  (the export's in-graph tokeniser ops)
+
+    signature = tf.saved_model.load(str(latest_version(base))).signatures["search_batchable"]
+    queries = [json.loads(line)["text"] for line in open(pathlib.Path(data) / "queries.jsonl", encoding="utf-8")]
+
+    def call(n, offset):
+        picked = [queries[(offset + i) % len(queries)] for i in range(n)]
+        signature(queries=tf.constant(picked), k=tf.constant([K] * n, tf.int32),
+                  diversity=tf.constant([DIVERSITY] * n, tf.float32))
+
+    rows = []
+    for n in SIGNATURE_BATCH_SIZES:
+        call(n, 0)  # warm-up: this shape's first call
+        calls, stop_at = [0] * concurrency, time.perf_counter() + seconds
+
+        def run(c):
+            while time.perf_counter() < stop_at:
+                call(n, 97 * c + n * calls[c])
+                calls[c] += 1
+
+        threads = [threading.Thread(target=run, args=(c,)) for c in range(concurrency)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - start
+        rows.append({"batch_size": n, "queries_per_second": round(sum(calls) * n / elapsed, 1),
+                     "ms_per_call": round(elapsed * concurrency / sum(calls) * 1000, 1)})
+    best = max(rows, key=lambda row: row["queries_per_second"])
+    print(json.dumps({"intra_op_threads": intra_op_threads, "concurrency": concurrency, "rows": rows,
+                      "batching_gain": round(best["queries_per_second"] / rows[0]["queries_per_second"], 2)}))
+
+
+def latest_version(base):
+    """The highest numbered version folder under `base`."""
+    return max((p for p in pathlib.Path(base).iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+
+
 def front_end():
     """The HTTP parser and event loop uvicorn picks for `tfsearch serve` in this environment (`"auto"`)."""
     import importlib.util
@@ -339,7 +418,15 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each load measurement")
     parser.add_argument("--zipf", type=float, default=1.0, help="popularity exponent of the cache workload")
     parser.add_argument("--output", default=str(RESULTS / "serve.json"))
+    parser.add_argument("--signature-alone", metavar="BASE", help=argparse.SUPPRESS)  # the child of signature_alone
+    parser.add_argument("--intra-op-threads", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--cores", type=int, default=os.cpu_count(),
+                        help="calls side by side when the signature is measured alone (default: the cores)")
     args = parser.parse_args(argv)
+    if args.signature_alone:
+        return _signature_alone_child(args.signature_alone, args.intra_op_threads, args.seconds, args.concurrency,
+                                      args.data)
 
     index, base = SERVE_CACHE / "index", SERVE_CACHE / "saved_models" / MODEL
     if not (index / "index.json").is_file():
@@ -355,25 +442,35 @@ def main(argv=None):
                 queries.append(text)
 
     grid, memory = load_grid(base, queries, args.seconds)
+    alone = {"one_intra_op_thread": signature_alone(base, 1, seconds=args.seconds / 4, concurrency=args.cores),
+             "tensorflow_threads": signature_alone(base, 0, seconds=args.seconds / 4, concurrency=args.cores)}
     cache = cache_workload(base, queries, 2 * args.seconds, args.zipf)
     switching = version_switches(base, queries)
 
     def ratio(a, b):
         return round(a / b, 2) if b else None
 
-    on, off = grid["on"], grid["off"]
+    on, off, off_tf = grid["on"], grid["off"], grid["off_tensorflow_threads"]
+
+    def gain(protocol, baseline):
+        return ratio(on[protocol]["16"]["requests_per_second"], baseline[protocol]["16"]["requests_per_second"])
+
     targets = {
-        "rest_16_clients_throughput_on_over_off": ratio(on["rest"]["16"]["requests_per_second"],
-                                                         off["rest"]["16"]["requests_per_second"]),
-        "grpc_16_clients_throughput_on_over_off": ratio(on["grpc"]["16"]["requests_per_second"],
-                                                         off["grpc"]["16"]["requests_per_second"]),
+        "rest_16_clients_throughput_on_over_off": gain("rest", off),
+        "grpc_16_clients_throughput_on_over_off": gain("grpc", off),
+        "rest_16_clients_throughput_on_over_off_tensorflow_threads": gain("rest", off_tf),
+        "grpc_16_clients_throughput_on_over_off_tensorflow_threads": gain("grpc", off_tf),
+        # The most batching could gain: the signature alone, batched against one query per call.
+        "signature_alone_batching_gain": alone["one_intra_op_thread"]["batching_gain"],
+        "signature_alone_batching_gain_tensorflow_threads": alone["tensorflow_threads"]["batching_gain"],
         "rest_1_client_p50_ms_on": on["rest"]["1"]["p50_ms"], "rest_1_client_p50_ms_off": off["rest"]["1"]["p50_ms"],
         "grpc_1_client_p50_ms_on": on["grpc"]["1"]["p50_ms"], "grpc_1_client_p50_ms_off": off["grpc"]["1"]["p50_ms"],
         "errors": sum(cell["errors"] for mode in grid.values() for proto in mode.values() for cell in proto.values()),
         "grpc_p50_not_above_rest": all(on["grpc"][c]["p50_ms"] <= on["rest"][c]["p50_ms"] for c in on["rest"]),
         "switch_errors": switching["errors"], "switch_slowest_ms": switching["max_ms"],
     }
-    result = {"load": grid, "server_memory": memory, "cache": cache, "version_switches": switching,
+    result = {"load": grid, "server_memory": memory, "signature_alone": alone, "cache": cache,
+              "version_switches": switching,
               "targets": targets, "settings": {"k": K, "diversity": DIVERSITY, "seconds": args.seconds},
               "front_end": front_end(),
               "documents": 5183, "cpus": os.cpu_count(), "machine": machine_description()}

@@ -6,7 +6,10 @@ each (k 10, diversity 0.3) from 1 and then 16 closed-loop clients for
 `--seconds`: throughput, p50 and p99, the mean queries per signature call
 (`tfsearch_batch_size`), and, under 16 clients, the batch queue's depth
 sampled every 0.1 s (`tfsearch_batch_queue_depth`): an empty queue while
-clients wait means requests wait before the queue, not in it.
+clients wait means requests wait before the queue, not in it. Then the
+signature alone (`serve.signature_alone`: no server, as many calls side by
+side as cores), with one intra-op thread per call and with TensorFlow's
+default: the most batching could gain on this machine.
 
 Writes `bench/results/serve_settings.json` (atomically).
 
@@ -27,13 +30,24 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import serve  # noqa: E402
 from bench_common import RESULTS, SCIFACT, machine_description, write_result  # noqa: E402
 
+ONE = ("--tensorflow-intra-op-parallelism", "1")  # one intra-op thread per call (the default on a CPU)
+TF_THREADS = ("--tensorflow-intra-op-parallelism", "0")  # TensorFlow's default: one per core
+# Every cell names its flags in full, so no label depends on a default of the day.
 SETTINGS = {
-    "batching off": ("--max-batch-size", "0"),
-    "batching off, 1 intra-op thread": ("--max-batch-size", "0", "--tensorflow-intra-op-parallelism", "1"),
-    "batching on (defaults: 16, 2 ms, 2 threads)": (),
-    "batch timeout 11 ms (the export's file)": ("--batch-timeout-micros", "11000"),
-    "batch timeout 0, 1 batch thread": ("--batch-timeout-micros", "0", "--num-batch-threads", "1"),
-    "1 intra-op thread": ("--tensorflow-intra-op-parallelism", "1"),
+    "batching off, TensorFlow's threads": ("--max-batch-size", "0", *TF_THREADS),
+    "batching off, 1 intra-op thread": ("--max-batch-size", "0", *ONE),
+    "16, 2 ms, 2 batch threads, TensorFlow's threads": ("--max-batch-size", "16", "--batch-timeout-micros", "2000",
+                                                         "--num-batch-threads", "2", *TF_THREADS),
+    "16, 2 ms, 2 batch threads, 1 intra-op thread": ("--max-batch-size", "16", "--batch-timeout-micros", "2000",
+                                                      "--num-batch-threads", "2", *ONE),
+    "16, 11 ms (the export's file), 2 batch threads, 1 intra-op thread": (
+        "--max-batch-size", "16", "--batch-timeout-micros", "11000", "--num-batch-threads", "2", *ONE),
+    "16, no wait, 2 batch threads, 1 intra-op thread": ("--max-batch-size", "16", "--batch-timeout-micros", "0",
+                                                         "--num-batch-threads", "2", *ONE),
+    "8, no wait, 2 batch threads, 1 intra-op thread": ("--max-batch-size", "8", "--batch-timeout-micros", "0",
+                                                        "--num-batch-threads", "2", *ONE),
+    "16, no wait, 3 batch threads, 1 intra-op thread": ("--max-batch-size", "16", "--batch-timeout-micros", "0",
+                                                         "--num-batch-threads", "3", *ONE),
 }
 
 
@@ -83,8 +97,13 @@ def main(argv=None):
         print(f"{name}: 1 client p50 {one['p50_ms']} ms; 16 clients {many['requests_per_second']} requests/s, p50 "
               f"{many['p50_ms']} ms, {many['mean_queries_per_call']} queries per call, queue depth "
               f"{many['queue_depth_samples']} ({time.perf_counter() - started:.0f} s)", flush=True)
-    write_result(args.output, {"settings": results, "seconds": args.seconds, "cpus": os.cpu_count(),
-                               "machine": machine_description()})
+    alone = [serve.signature_alone(base, threads, seconds=args.seconds / 2) for threads in (1, 0)]
+    for row in alone:
+        print(f"signature alone, intra-op threads {row['intra_op_threads'] or 'TensorFlow default'}, "
+              f"{row['concurrency']} calls side by side: " + ", ".join(
+                  f"batch {r['batch_size']} {r['queries_per_second']} queries/s" for r in row["rows"]), flush=True)
+    write_result(args.output, {"settings": results, "signature_alone": alone, "seconds": args.seconds,
+                               "cpus": os.cpu_count(), "machine": machine_description()})
     print(f"Wrote {args.output}")
     return 0
 

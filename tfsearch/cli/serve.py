@@ -23,6 +23,25 @@ def _allowed_hosts(host, extra):
     return None if extra is None else [host, *extra]
 
 
+def set_tensorflow_threads(intra_op, inter_op):
+    """The thread flags, before any op runs (TensorFlow makes its pools then); None for both: tfsearch's choice.
+
+    tfsearch's choice (`use_one_intra_op_thread`) is one intra-op thread per
+    call on a CPU, so batches (or requests) run side by side, each on a
+    core; a flag given sets both pools as TensorFlow Serving's flags do (0 or
+    None: TensorFlow's choice).
+    """
+    if intra_op is None and inter_op is None:
+        from tfsearch.utils.cpu_threads import use_one_intra_op_thread
+
+        use_one_intra_op_thread()
+        return
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(intra_op or 0)
+    tf.config.threading.set_inter_op_parallelism_threads(inter_op or 0)
+
+
 def cmd_serve(args):
     import uvicorn
 
@@ -30,11 +49,7 @@ def cmd_serve(args):
     from tfsearch.serving.model_store import ModelStore
     from tfsearch.serving.search_service import SearchService
 
-    if args.tensorflow_intra_op_parallelism or args.tensorflow_inter_op_parallelism:
-        import tensorflow as tf  # before any op runs: the thread pools are made then
-
-        tf.config.threading.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
-        tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
+    set_tensorflow_threads(args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism)
     batching = {key: value for key, value in (("max_batch_size", args.max_batch_size),
                                               ("batch_timeout_micros", args.batch_timeout_micros),
                                               ("num_batch_threads", args.num_batch_threads))
@@ -83,9 +98,12 @@ def add_parser(subparsers):
                    help="gRPC port (default: 8500, as TF Serving's); 0 turns gRPC off")
     p.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for a new version")
     for pool in ("intra", "inter"):
-        p.add_argument(f"--tensorflow-{pool}-op-parallelism", type=non_negative_int, default=0,
+        p.add_argument(f"--tensorflow-{pool}-op-parallelism", type=non_negative_int, default=None,
                        help=f"TensorFlow's {pool}-op thread pool size (TF Serving's flag); 0: TensorFlow's choice "
-                            "(the cores)")
+                            "(the cores). Default, with neither flag given: on a CPU one intra-op thread per "
+                            "signature call and one inter-op thread per core, so batches (or requests) run side by "
+                            "side, each on a core (tfsearch.utils.cpu_threads.use_one_intra_op_thread; "
+                            "TF_NUM_INTRAOP_THREADS is kept if set); with a GPU or TPU, TensorFlow's choice")
     p.add_argument("--max-batch-size", type=non_negative_int, default=None,
                    help="request batching (TF Serving's flag): concurrent searches (/search, predicts to search / "
                         "serving_default, REST or gRPC) are joined into one search_batchable call of at most this "
@@ -96,7 +114,8 @@ def add_parser(subparsers):
                    help="the longest a batch waits for more requests after its first, in microseconds (TF "
                         "Serving's flag), while another batch is running (an idle server runs a request at "
                         "once); 0: a batch takes only what is already queued (default: "
-                        "tfsearch.serving.search_service.DEFAULT_BATCH_TIMEOUT_MICROS, chosen by bench/serve.py)")
+                        "tfsearch.serving.search_service.DEFAULT_BATCH_TIMEOUT_MICROS, chosen by "
+                        "bench/serve_settings.py)")
     p.add_argument("--num-batch-threads", type=positive_int, default=None,
                    help="batches that may run at once (TF Serving's batching parameter; default: the export's "
                         "batching_params.pbtxt value)")
