@@ -14,6 +14,8 @@ import pathlib
 import platform
 import subprocess
 import sys
+import threading
+import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -153,6 +155,49 @@ def percentiles(seconds, quantiles=(50, 90)):
 
     ms = np.asarray(seconds) * 1000.0
     return {f"p{q}_ms": round(float(np.percentile(ms, q)), 2) for q in quantiles}
+
+
+def calls_side_by_side(call, batch_sizes, seconds, concurrency):
+    """Queries/s and latency of `call(n, offset)` by batch size `n`, with `concurrency` calls running at once.
+
+    As TensorFlow Serving's `num_batch_threads` (or `tfsearch serve`'s batch
+    threads) run batches: for each `n`, one warm-up call (a shape's first call
+    traces), then `concurrency` threads call back to back for `seconds`, each
+    with its own `offset` (so that calls differ).
+
+    Args:
+        call: callable `(n, offset)` running one batch of `n` queries.
+        batch_sizes: ints.
+        seconds: float, the time spent at each size.
+        concurrency: int, the calls side by side (at least 1).
+
+    Returns:
+        list of `{"batch_size", "calls", "p50_ms", "p90_ms",
+        "queries_per_second"}`, one per size: the percentiles of single calls,
+        the queries/s of all threads together.
+    """
+    rows = []
+    for n in batch_sizes:
+        call(n, 0)
+        latencies, stop_at = [[] for _ in range(concurrency)], time.perf_counter() + seconds
+
+        def run(thread, n=n, stop_at=stop_at):
+            done = latencies[thread]
+            while time.perf_counter() < stop_at or not done:
+                began = time.perf_counter()
+                call(n, 97 * thread + n * len(done))
+                done.append(time.perf_counter() - began)
+
+        threads = [threading.Thread(target=run, args=(t,)) for t in range(concurrency)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed, every = time.perf_counter() - start, [s for thread in latencies for s in thread]
+        rows.append({"batch_size": n, "calls": len(every), **percentiles(every),
+                     "queries_per_second": round(len(every) * n / elapsed, 1)})
+    return rows
 
 
 def rss_bytes(pid="self"):

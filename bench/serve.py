@@ -18,7 +18,12 @@ its own process for each server set-up and measures, in one run:
    batch size and `--batch-timeout-micros`). Then the `search_batchable`
    signature alone, in-process with no server, by batch size, with as many
    calls side by side as cores (`signature_alone`): what batching could
-   gain at most, with either thread setting.
+   gain at most, with either thread setting. The three server set-ups are
+   measured in `--rounds` (2: in order, then in reverse), each cell pooling
+   its rounds, so that the machine's drift over the run weighs on all alike;
+   one client's latency, off and on, is measured again with both servers
+   running and their cells alternating (`one_client_side_by_side`: the
+   target is a difference of a millisecond or two).
 2. **Cache**: 16 REST clients draw queries from 1,000 distinct SciFact
    queries with Zipf-distributed popularity (exponent `--zipf`), against a
    server without and with `--cache-size 10000`: throughput, p50, hit rate
@@ -31,7 +36,7 @@ its own process for each server set-up and measures, in one run:
 Writes `bench/results/serve.json` (atomically); `docs/benchmarks.md` quotes it.
 
 Usage:
-    python bench/serve.py [--seconds 8] [--data ../shared/data/scifact]
+    python bench/serve.py [--seconds 8] [--rounds 2] [--data ../shared/data/scifact]
 """
 
 import argparse
@@ -54,6 +59,7 @@ from bench_common import (  # noqa: E402
     REPO,
     RESULTS,
     SCIFACT,
+    calls_side_by_side,
     import_tensorflow,
     machine_description,
     percentiles,
@@ -180,10 +186,11 @@ class GrpcClient:
             return False
 
 
-def closed_loop(make_client, clients, seconds, pick_query, call="predict", stop=None):
+def closed_loop(make_client, clients, seconds, pick_query, call="predict", stop=None, latencies_out=None):
     """`clients` threads, each with its own client, calling back to back for `seconds`; the figures.
 
     With `stop` (a `threading.Event`), they call until it is set instead.
+    With `latencies_out` (a list), every request's seconds are appended to it.
     """
     latencies = [[] for _ in range(clients)]
     errors = [0] * clients
@@ -219,35 +226,100 @@ def closed_loop(make_client, clients, seconds, pick_query, call="predict", stop=
         thread.join()
     elapsed = time.perf_counter() - start
     flat = [x for per_client in latencies for x in per_client]
-    figures = {"clients": clients, "requests": len(flat), "seconds": round(elapsed, 1),
-               "requests_per_second": round(len(flat) / elapsed, 1), "errors": sum(errors),
-               "max_ms": round(max(flat) * 1000, 1), **percentiles(flat, (50, 99))}
-    return figures, [a for per_client in answers for a in per_client]
+    if latencies_out is not None:
+        latencies_out.extend(flat)
+    return figures_of(clients, flat, elapsed, sum(errors)), [a for per_client in answers for a in per_client]
 
 
-def load_grid(base, queries, seconds):
-    """Part 1: `{"off"|"on": {"rest"|"grpc": {clients: figures}}, memory}`."""
-    grid, memory = {}, {}
+def figures_of(clients, latencies, seconds, errors):
+    """The figures of a closed loop: requests, throughput, errors, max, p50 and p99 of `latencies` (seconds)."""
+    return {"clients": clients, "requests": len(latencies), "seconds": round(seconds, 2),
+            "requests_per_second": round(len(latencies) / seconds, 1), "errors": errors,
+            "max_ms": round(max(latencies) * 1000, 1), **percentiles(latencies, (50, 99))}
+
+
+def load_grid(base, queries, seconds, rounds=2):
+    """Part 1: `{"off"|"off_tensorflow_threads"|"on": {"rest"|"grpc": {clients: figures}}}`, memory.
+
+    The set-ups are measured in `rounds`, in order and then in reverse
+    (off, off with TensorFlow's threads, on, on, ..., off), each round with a
+    fresh server, so that a machine whose speed drifts over the minutes of a
+    run (these VMs' does, by up to a fifth) weighs on every set-up alike. A
+    cell's figures pool its rounds' requests; `rounds_requests_per_second`
+    keeps each round's throughput, the spread. Memory is that of each set-up's
+    first server, before and after its cells.
+    """
+    pooled, memory = {}, {}
     pick = lambda rng: rng.choice(queries)  # noqa: E731
-    for mode, flags in LOAD_MODES.items():
-        server = Server(base, *flags)
-        try:
-            closed_loop(lambda: RestClient(server.port), 4, 3, pick)  # warm-up: first calls of each shape
-            memory[mode] = {"before_bytes": server.rss()}
-            grid[mode] = {}
-            for protocol, make in (("rest", lambda: RestClient(server.port)),
-                                   ("grpc", lambda: GrpcClient(server.grpc_port))):
-                grid[mode][protocol] = {}
-                for clients in CLIENT_COUNTS:
-                    figures, _ = closed_loop(make, clients, seconds, pick)
-                    grid[mode][protocol][str(clients)] = figures
-                    print(f"batching {mode}, {protocol}, {clients:2d} clients: {figures['requests_per_second']:7.1f} "
-                          f"requests/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, "
-                          f"{figures['errors']} errors", flush=True)
-            memory[mode]["after_bytes"] = server.rss()
-        finally:
-            server.stop()
+    for round_number in range(rounds):
+        order = list(LOAD_MODES.items())
+        for mode, flags in order if round_number % 2 == 0 else order[::-1]:
+            server = Server(base, *flags)
+            try:
+                closed_loop(lambda: RestClient(server.port), 4, 3, pick)  # warm-up: first calls of each shape
+                memory.setdefault(mode, {"before_bytes": server.rss()})
+                for protocol, make in (("rest", lambda: RestClient(server.port)),
+                                       ("grpc", lambda: GrpcClient(server.grpc_port))):
+                    for clients in CLIENT_COUNTS:
+                        cell = pooled.setdefault((mode, protocol, clients), {"latencies": [], "seconds": 0.0,
+                                                                             "errors": 0, "rounds": []})
+                        figures, _ = closed_loop(make, clients, seconds, pick, latencies_out=cell["latencies"])
+                        cell["seconds"] += figures["seconds"]
+                        cell["errors"] += figures["errors"]
+                        cell["rounds"].append(figures["requests_per_second"])
+                        print(f"round {round_number + 1}, batching {mode}, {protocol}, {clients:2d} clients: "
+                              f"{figures['requests_per_second']:7.1f} requests/s, p50 {figures['p50_ms']} ms, "
+                              f"p99 {figures['p99_ms']} ms, {figures['errors']} errors", flush=True)
+                memory[mode].setdefault("after_bytes", server.rss())
+            finally:
+                server.stop()
+    grid = {}
+    for (mode, protocol, clients), cell in pooled.items():
+        grid.setdefault(mode, {}).setdefault(protocol, {})[str(clients)] = {
+            **figures_of(clients, cell["latencies"], cell["seconds"], cell["errors"]),
+            "rounds_requests_per_second": cell["rounds"]}
     return grid, memory
+
+
+def one_client_side_by_side(base, queries, seconds, rounds=4):
+    """One client's latency with batching off and on, both servers running, cells alternating.
+
+    The one-client target is a difference of about a millisecond, which a
+    VM's drift between the minutes of part 1 can exceed: here the two
+    servers run at once (idle but for the one being measured) and their
+    one-client cells alternate, `rounds` times, the order flipping each round.
+
+    Returns:
+        `{"off"|"on": {"rest"|"grpc": figures}}`, each pooling its rounds'
+        requests, with `rounds_p50_ms` (each round's p50).
+    """
+    pick = lambda rng: rng.choice(queries)  # noqa: E731
+    servers = {mode: Server(base, *LOAD_MODES[mode]) for mode in ("off", "on")}
+    pooled = {}
+    try:
+        for server in servers.values():
+            closed_loop(lambda: RestClient(server.port), 4, 3, pick)  # warm-up: first calls of each shape
+        for round_number in range(rounds):
+            for mode in ("off", "on") if round_number % 2 == 0 else ("on", "off"):
+                server = servers[mode]
+                for protocol, make in (("rest", lambda: RestClient(server.port)),
+                                       ("grpc", lambda: GrpcClient(server.grpc_port))):
+                    cell = pooled.setdefault((mode, protocol), {"latencies": [], "seconds": 0.0, "errors": 0,
+                                                                "rounds": []})
+                    figures, _ = closed_loop(make, 1, seconds, pick, latencies_out=cell["latencies"])
+                    cell["seconds"] += figures["seconds"]
+                    cell["errors"] += figures["errors"]
+                    cell["rounds"].append(figures["p50_ms"])
+    finally:
+        for server in servers.values():
+            server.stop()
+    result = {}
+    for (mode, protocol), cell in pooled.items():
+        result.setdefault(mode, {})[protocol] = {**figures_of(1, cell["latencies"], cell["seconds"], cell["errors"]),
+                                                 "rounds_p50_ms": cell["rounds"]}
+        print(f"one client, side by side, batching {mode}, {protocol}: p50 {result[mode][protocol]['p50_ms']} ms "
+              f"(rounds {cell['rounds']})", flush=True)
+    return result
 
 
 def cache_workload(base, queries, seconds, exponent, cache_size=10_000, distinct=1000):
@@ -345,8 +417,9 @@ def signature_alone(base, intra_op_threads, seconds=2.0, concurrency=None):
     diversity 0.3). `intra_op_threads` 0 is TensorFlow's default.
 
     Returns:
-        `{"intra_op_threads", "concurrency", "rows": [{"batch_size",
-        "queries_per_second", "ms_per_call"}], "batching_gain"}`, the gain being
+        `{"intra_op_threads", "concurrency", "rows": [{"batch_size", "calls",
+        "p50_ms", "p90_ms", "queries_per_second"}], "batching_gain"}`
+        (`bench_common.calls_side_by_side`'s rows), the gain being
         the best row's queries/s over batch size 1's (both with `concurrency`
         calls side by side).
     """
@@ -370,25 +443,7 @@ def _signature_alone_child(base, intra_op_threads, seconds, concurrency, data):
         signature(queries=tf.constant(picked), k=tf.constant([K] * n, tf.int32),
                   diversity=tf.constant([DIVERSITY] * n, tf.float32))
 
-    rows = []
-    for n in SIGNATURE_BATCH_SIZES:
-        call(n, 0)  # warm-up: this shape's first call
-        calls, stop_at = [0] * concurrency, time.perf_counter() + seconds
-
-        def run(c):
-            while time.perf_counter() < stop_at:
-                call(n, 97 * c + n * calls[c])
-                calls[c] += 1
-
-        threads = [threading.Thread(target=run, args=(c,)) for c in range(concurrency)]
-        start = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - start
-        rows.append({"batch_size": n, "queries_per_second": round(sum(calls) * n / elapsed, 1),
-                     "ms_per_call": round(elapsed * concurrency / sum(calls) * 1000, 1)})
+    rows = calls_side_by_side(call, SIGNATURE_BATCH_SIZES, seconds, concurrency)
     best = max(rows, key=lambda row: row["queries_per_second"])
     print(json.dumps({"intra_op_threads": intra_op_threads, "concurrency": concurrency, "rows": rows,
                       "batching_gain": round(best["queries_per_second"] / rows[0]["queries_per_second"], 2)}))
@@ -416,6 +471,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(SCIFACT))
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each load measurement")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds of part 1, its set-ups in order then in reverse (drift weighs on all alike)")
     parser.add_argument("--zipf", type=float, default=1.0, help="popularity exponent of the cache workload")
     parser.add_argument("--output", default=str(RESULTS / "serve.json"))
     parser.add_argument("--signature-alone", metavar="BASE", help=argparse.SUPPRESS)  # the child of signature_alone
@@ -441,9 +498,10 @@ def main(argv=None):
                 seen.add(text)
                 queries.append(text)
 
-    grid, memory = load_grid(base, queries, args.seconds)
-    alone = {"one_intra_op_thread": signature_alone(base, 1, seconds=args.seconds / 4, concurrency=args.cores),
-             "tensorflow_threads": signature_alone(base, 0, seconds=args.seconds / 4, concurrency=args.cores)}
+    grid, memory = load_grid(base, queries, args.seconds, args.rounds)
+    one_client = one_client_side_by_side(base, queries, args.seconds / 2)
+    alone = {"one_intra_op_thread": signature_alone(base, 1, seconds=args.seconds / 2, concurrency=args.cores),
+             "tensorflow_threads": signature_alone(base, 0, seconds=args.seconds / 2, concurrency=args.cores)}
     cache = cache_workload(base, queries, 2 * args.seconds, args.zipf)
     switching = version_switches(base, queries)
 
@@ -463,15 +521,19 @@ def main(argv=None):
         # The most batching could gain: the signature alone, batched against one query per call.
         "signature_alone_batching_gain": alone["one_intra_op_thread"]["batching_gain"],
         "signature_alone_batching_gain_tensorflow_threads": alone["tensorflow_threads"]["batching_gain"],
-        "rest_1_client_p50_ms_on": on["rest"]["1"]["p50_ms"], "rest_1_client_p50_ms_off": off["rest"]["1"]["p50_ms"],
-        "grpc_1_client_p50_ms_on": on["grpc"]["1"]["p50_ms"], "grpc_1_client_p50_ms_off": off["grpc"]["1"]["p50_ms"],
+        # One client: the servers side by side, cells alternating (`one_client_side_by_side`).
+        "rest_1_client_p50_ms_on": one_client["on"]["rest"]["p50_ms"],
+        "rest_1_client_p50_ms_off": one_client["off"]["rest"]["p50_ms"],
+        "grpc_1_client_p50_ms_on": one_client["on"]["grpc"]["p50_ms"],
+        "grpc_1_client_p50_ms_off": one_client["off"]["grpc"]["p50_ms"],
         "errors": sum(cell["errors"] for mode in grid.values() for proto in mode.values() for cell in proto.values()),
         "grpc_p50_not_above_rest": all(on["grpc"][c]["p50_ms"] <= on["rest"][c]["p50_ms"] for c in on["rest"]),
         "switch_errors": switching["errors"], "switch_slowest_ms": switching["max_ms"],
     }
-    result = {"load": grid, "server_memory": memory, "signature_alone": alone, "cache": cache,
+    result = {"load": grid, "server_memory": memory, "one_client_side_by_side": one_client,
+              "signature_alone": alone, "cache": cache,
               "version_switches": switching,
-              "targets": targets, "settings": {"k": K, "diversity": DIVERSITY, "seconds": args.seconds},
+              "targets": targets, "settings": {"k": K, "diversity": DIVERSITY, "seconds": args.seconds, "rounds": args.rounds},
               "front_end": front_end(),
               "documents": 5183, "cpus": os.cpu_count(), "machine": machine_description()}
     write_result(args.output, result)

@@ -113,9 +113,8 @@ def add_parser(subparsers):
     p.add_argument("--batch-timeout-micros", type=non_negative_int, default=None,
                    help="the longest a batch waits for more requests after its first, in microseconds (TF "
                         "Serving's flag), while another batch is running (an idle server runs a request at "
-                        "once); 0: a batch takes only what is already queued (default: "
-                        "tfsearch.serving.search_service.DEFAULT_BATCH_TIMEOUT_MICROS, chosen by "
-                        "bench/serve_settings.py)")
+                        "once); 0: a batch takes only what is already queued (default: the export's "
+                        "batching_params.pbtxt value, DEFAULT_BATCHING_PARAMETERS: 0, best on a CPU)")
     p.add_argument("--num-batch-threads", type=positive_int, default=None,
                    help="batches that may run at once (TF Serving's batching parameter; default: the export's "
                         "batching_params.pbtxt value)")

@@ -29,22 +29,27 @@ _TEMPORARY_PREFIX = ".tmp-"
 
 # TensorFlow Serving's server-side batching of `search_batchable`
 # (`--enable_batching --enable_per_model_batching_parameters` reads them from
-# each version folder). Chosen by `python bench/batching.py` (result:
-# `bench/results/batching.json`): the pretrained encoder, the demo corpus,
-# k 10, diversity 0.3, on 2 Intel Xeon cores (AVX-512, AMX).
-# `max_batch_size`: the batch with the most queries/s among those whose
-# median latency stays within 100 ms (16: 311 queries/s at 47 ms; 32 and 64
-# took 155 and 281 ms for fewer queries/s); `allowed_batch_sizes`: the
-# powers of two up to it (a batch is padded to the next one, so the graph
-# sees few shapes); `batch_timeout_micros`: half a single query's median
-# latency (22 ms), so that a query never waits for company longer than half
-# its own cost; `num_batch_threads`: the cores.
+# each version folder), and `tfsearch serve`'s request batching. Chosen by
+# `python bench/batching.py` (result: `bench/results/batching.json`): the
+# pretrained encoder, SciFact's queries over the demo corpus, k 10, diversity
+# 0.3, two calls side by side with one intra-op thread each, on 2 AMD EPYC
+# cores (AVX-512). `max_batch_size`: the batch with the most queries/s among
+# those whose median latency stays within 100 ms (8: 403.8 queries/s at 38.3
+# ms; 16 gave 387.0 at 83.7 ms: a batch is padded to its longest query, so
+# past 8 the encoder's work grows faster than the batch; through `tfsearch
+# serve` 8 gave 16% more than 16 at 16 clients,
+# bench/results/serve_settings_epyc_avx512.json); `allowed_batch_sizes`: the
+# powers of two up to it (a batch is padded to the next one, so the graph sees
+# few shapes); `batch_timeout_micros`: 0 on a CPU, where TensorFlow Serving's
+# batching guide starts ("0 may be the optimal value"), and best through
+# `tfsearch serve` too (same file: 229.7 requests/s at 16 clients without a
+# wait, 208.7 with 2 ms, 188.1 with 11 ms); `num_batch_threads`: the cores.
 DEFAULT_BATCHING_PARAMETERS = {
-    "max_batch_size": 16,
-    "batch_timeout_micros": 11000,
+    "max_batch_size": 8,
+    "batch_timeout_micros": 0,
     "num_batch_threads": 2,
     "max_enqueued_batches": 100,
-    "allowed_batch_sizes": (1, 2, 4, 8, 16),
+    "allowed_batch_sizes": (1, 2, 4, 8),
 }
 DEFAULT_SIGNATURE = "serving_default"  # TensorFlow Serving's signature for a request that names none
 BATCHABLE_SIGNATURE = "search_batchable"  # `SearchModule`'s per-query `k` and `diversity`
@@ -206,7 +211,7 @@ def batching_parameters_text(parameters=None):
     ```python
     print(batching_parameters_text({"max_batch_size": 8, "allowed_batch_sizes": (4, 8)}))
     # max_batch_size { value: 8 }
-    # batch_timeout_micros { value: 5000 }
+    # batch_timeout_micros { value: 0 }
     # ...
     # allowed_batch_sizes: 4
     # allowed_batch_sizes: 8

@@ -18,18 +18,15 @@ BATCHABLE_SIGNATURE = "search_batchable"
 TEXT_INPUTS = {"serving_default": "queries", "search": "queries", BATCHABLE_SIGNATURE: "queries",
                "encode_query": "queries", "encode_document": "documents"}
 SIGNATURES = tuple(TEXT_INPUTS)
-# Request batching: the export's own `batching_params.pbtxt` batch size and
-# threads (what TensorFlow Serving would use for it), but no wait: a batch
-# takes what is queued when a batch thread is free. On a CPU each batch
-# thread has a core to itself (one intra-op thread per call, `tfsearch
-# serve`'s default), so a free thread is a free core, and waiting leaves it
-# idle while the requests that would join are in the other batch. Measured
-# through `tfsearch serve` (`python bench/serve_settings.py`, 2 AMD EPYC cores,
-# SciFact: bench/results/serve_settings_epyc_avx512.json), at 16 clients:
-# 278.4 requests/s without a wait, 267.6 with 2 ms, 231.3 with the file's
-# 11 ms; one client's p50 the same within 0.6 ms.
+# Request batching: the values the export writes to `batching_params.pbtxt`
+# (what TensorFlow Serving would use for it; chosen and measured where
+# `DEFAULT_BATCHING_PARAMETERS` is defined). No batch wait: a batch takes what
+# is queued when a batch thread is free; on a CPU each batch thread has a core
+# to itself (one intra-op thread per call, `tfsearch serve`'s default), so
+# waiting would leave it idle while the requests that could join are in the
+# other batch.
 DEFAULT_MAX_BATCH_SIZE = DEFAULT_BATCHING_PARAMETERS["max_batch_size"]
-DEFAULT_BATCH_TIMEOUT_MICROS = 0
+DEFAULT_BATCH_TIMEOUT_MICROS = DEFAULT_BATCHING_PARAMETERS["batch_timeout_micros"]
 DEFAULT_NUM_BATCH_THREADS = DEFAULT_BATCHING_PARAMETERS["num_batch_threads"]
 
 
