@@ -49,6 +49,8 @@ from bench_common import (  # noqa: E402
     write_result,
 )
 
+from tfsearch.cli.arg_types import non_negative_int, positive_int  # noqa: E402
+
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 
 
@@ -75,9 +77,9 @@ def main():
     parser.add_argument("--tiny", action="store_true", help="the random tiny test encoder, not the pretrained one")
     parser.add_argument("--seconds", type=float, default=2.0, help="time spent at each batch size")
     parser.add_argument("--budget-ms", type=float, default=100.0, help="latency budget of one batch (median)")
-    parser.add_argument("--concurrency", type=int, default=None,
+    parser.add_argument("--concurrency", type=positive_int, default=None,
                         help="calls side by side, the num_batch_threads chosen (default: the cores)")
-    parser.add_argument("--intra-op-threads", type=int, default=None,
+    parser.add_argument("--intra-op-threads", type=non_negative_int, default=None,
                         help="TensorFlow intra-op threads per call (default: 1 on a CPU; 0: TensorFlow's choice)")
     parser.add_argument("--queries", default=str(SCIFACT / "queries.jsonl"),
                         help="a BEIR queries.jsonl whose texts to search (default: SciFact's, the benchmarks' data; "
@@ -86,13 +88,13 @@ def main():
     args = parser.parse_args()
 
     tf = import_tensorflow(0)
-    from tfsearch.utils.cpu_threads import available_cores, use_one_intra_op_thread
+    from tfsearch.utils.cpu_threads import available_cores, has_accelerator, use_one_intra_op_thread
 
     if args.intra_op_threads is None:
         use_one_intra_op_thread()  # what `tfsearch serve` does (TensorFlow's choice kept with a GPU)
     else:
         tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
-    accelerator = bool(tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"))
+    accelerator = has_accelerator()
     concurrency = args.concurrency or available_cores()
     from tfsearch.data import DEMO_DIR
     from tfsearch.export import export_search_model

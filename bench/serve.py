@@ -67,6 +67,8 @@ from bench_common import (  # noqa: E402
     write_result,
 )
 
+from tfsearch.cli.arg_types import positive_int  # noqa: E402
+
 SERVE_CACHE = CACHE / "serve"
 MODEL = "scifact"
 CLIENT_COUNTS = (1, 4, 16)
@@ -111,6 +113,10 @@ class Server:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"tfsearch serve {' '.join(flags)} did not start: {self.process.stderr.read()}")
             time.sleep(0.5)
+
+    def warm_up(self, pick_query, seconds=3):
+        """4 REST clients for `seconds`: the first calls of each shape, before anything is measured."""
+        closed_loop(lambda: RestClient(self.port), 4, seconds, pick_query)
 
     def rss(self):
         return rss_bytes(self.process.pid)
@@ -238,6 +244,24 @@ def figures_of(clients, latencies, seconds, errors):
             "max_ms": round(max(latencies) * 1000, 1), **percentiles(latencies, (50, 99))}
 
 
+class PooledCell:
+    """One cell measured in several rounds: every round's requests pooled into one set of figures."""
+
+    def __init__(self):
+        self.latencies, self.seconds, self.errors, self.rounds = [], 0.0, 0, []
+
+    def measure(self, make_client, clients, seconds, pick_query, round_figure):
+        """Runs one round (`closed_loop`), keeps its `round_figure` (a figures key); returns its figures."""
+        figures, _ = closed_loop(make_client, clients, seconds, pick_query, latencies_out=self.latencies)
+        self.seconds += figures["seconds"]
+        self.errors += figures["errors"]
+        self.rounds.append(figures[round_figure])
+        return figures
+
+    def figures(self, clients, rounds_key):
+        return {**figures_of(clients, self.latencies, self.seconds, self.errors), rounds_key: self.rounds}
+
+
 def load_grid(base, queries, seconds, rounds=2):
     """Part 1: `{"off"|"off_tensorflow_threads"|"on": {"rest"|"grpc": {clients: figures}}}`, memory.
 
@@ -256,17 +280,13 @@ def load_grid(base, queries, seconds, rounds=2):
         for mode, flags in order if round_number % 2 == 0 else order[::-1]:
             server = Server(base, *flags)
             try:
-                closed_loop(lambda: RestClient(server.port), 4, 3, pick)  # warm-up: first calls of each shape
+                server.warm_up(pick)
                 memory.setdefault(mode, {"before_bytes": server.rss()})
                 for protocol, make in (("rest", lambda: RestClient(server.port)),
                                        ("grpc", lambda: GrpcClient(server.grpc_port))):
                     for clients in CLIENT_COUNTS:
-                        cell = pooled.setdefault((mode, protocol, clients), {"latencies": [], "seconds": 0.0,
-                                                                             "errors": 0, "rounds": []})
-                        figures, _ = closed_loop(make, clients, seconds, pick, latencies_out=cell["latencies"])
-                        cell["seconds"] += figures["seconds"]
-                        cell["errors"] += figures["errors"]
-                        cell["rounds"].append(figures["requests_per_second"])
+                        cell = pooled.setdefault((mode, protocol, clients), PooledCell())
+                        figures = cell.measure(make, clients, seconds, pick, "requests_per_second")
                         print(f"round {round_number + 1}, batching {mode}, {protocol}, {clients:2d} clients: "
                               f"{figures['requests_per_second']:7.1f} requests/s, p50 {figures['p50_ms']} ms, "
                               f"p99 {figures['p99_ms']} ms, {figures['errors']} errors", flush=True)
@@ -275,9 +295,8 @@ def load_grid(base, queries, seconds, rounds=2):
                 server.stop()
     grid = {}
     for (mode, protocol, clients), cell in pooled.items():
-        grid.setdefault(mode, {}).setdefault(protocol, {})[str(clients)] = {
-            **figures_of(clients, cell["latencies"], cell["seconds"], cell["errors"]),
-            "rounds_requests_per_second": cell["rounds"]}
+        grid.setdefault(mode, {}).setdefault(protocol, {})[str(clients)] = cell.figures(
+            clients, "rounds_requests_per_second")
     return grid, memory
 
 
@@ -298,27 +317,21 @@ def one_client_side_by_side(base, queries, seconds, rounds=4):
     pooled = {}
     try:
         for server in servers.values():
-            closed_loop(lambda: RestClient(server.port), 4, 3, pick)  # warm-up: first calls of each shape
+            server.warm_up(pick)
         for round_number in range(rounds):
             for mode in ("off", "on") if round_number % 2 == 0 else ("on", "off"):
                 server = servers[mode]
                 for protocol, make in (("rest", lambda: RestClient(server.port)),
                                        ("grpc", lambda: GrpcClient(server.grpc_port))):
-                    cell = pooled.setdefault((mode, protocol), {"latencies": [], "seconds": 0.0, "errors": 0,
-                                                                "rounds": []})
-                    figures, _ = closed_loop(make, 1, seconds, pick, latencies_out=cell["latencies"])
-                    cell["seconds"] += figures["seconds"]
-                    cell["errors"] += figures["errors"]
-                    cell["rounds"].append(figures["p50_ms"])
+                    pooled.setdefault((mode, protocol), PooledCell()).measure(make, 1, seconds, pick, "p50_ms")
     finally:
         for server in servers.values():
             server.stop()
     result = {}
     for (mode, protocol), cell in pooled.items():
-        result.setdefault(mode, {})[protocol] = {**figures_of(1, cell["latencies"], cell["seconds"], cell["errors"]),
-                                                 "rounds_p50_ms": cell["rounds"]}
+        result.setdefault(mode, {})[protocol] = cell.figures(1, "rounds_p50_ms")
         print(f"one client, side by side, batching {mode}, {protocol}: p50 {result[mode][protocol]['p50_ms']} ms "
-              f"(rounds {cell['rounds']})", flush=True)
+              f"(rounds {cell.rounds})", flush=True)
     return result
 
 
@@ -471,7 +484,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(SCIFACT))
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each load measurement")
-    parser.add_argument("--rounds", type=int, default=2,
+    parser.add_argument("--rounds", type=positive_int, default=2,
                         help="rounds of part 1, its set-ups in order then in reverse (drift weighs on all alike)")
     parser.add_argument("--zipf", type=float, default=1.0, help="popularity exponent of the cache workload")
     parser.add_argument("--output", default=str(RESULTS / "serve.json"))

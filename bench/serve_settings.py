@@ -55,7 +55,7 @@ def measure(base, queries, flags, seconds):
     pick = lambda rng: rng.choice(queries)  # noqa: E731
     server = serve.Server(base, *flags)
     try:
-        serve.closed_loop(lambda: serve.RestClient(server.port), 4, 2, pick)  # warm-up
+        server.warm_up(pick, seconds=2)
         figures = {"flags": list(flags)}
         for clients in (1, 16):
             calls, queries_in = (server.metric("tfsearch_batch_size_count"), server.metric("tfsearch_batch_size_sum"))

@@ -80,12 +80,16 @@ def intra_op_threads():
         return 0
 
 
-def encoding_concurrency():
-    """`concurrent_calls` for this process: its TensorFlow setting, cores and devices (no device is initialised)."""
+def has_accelerator():
+    """Whether TensorFlow sees a GPU or TPU (listing devices initialises none)."""
     import tensorflow as tf
 
-    accelerator = bool(tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"))
-    return concurrent_calls(intra_op_threads(), available_cores(), accelerator)
+    return bool(tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"))
+
+
+def encoding_concurrency():
+    """`concurrent_calls` for this process: its TensorFlow setting, cores and devices (no device is initialised)."""
+    return concurrent_calls(intra_op_threads(), available_cores(), has_accelerator())
 
 
 def use_one_intra_op_thread(cores=None):
@@ -100,7 +104,7 @@ def use_one_intra_op_thread(cores=None):
     """
     import tensorflow as tf
 
-    if tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"):
+    if has_accelerator():
         applied, reason = False, "an accelerator runs the encoder: TensorFlow's thread defaults kept"
     elif tf.config.threading.get_intra_op_parallelism_threads() == 1:  # an earlier call (or the same by hand)
         applied, reason = True, "one intra-op thread per call (set already)"
