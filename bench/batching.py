@@ -39,6 +39,8 @@ import pathlib
 import sys
 import tempfile
 
+import numpy as np
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from bench_common import (  # noqa: E402
     RESULTS,
@@ -99,6 +101,7 @@ def main():
     from tfsearch.data import DEMO_DIR
     from tfsearch.export import export_search_model
     from tfsearch.index import BruteForceIndex
+    from tfsearch.serving.saved_model_session import SavedModelSession
 
     if args.tiny:
         from tests.conftest import make_tiny_encoder
@@ -118,11 +121,11 @@ def main():
     index = BruteForceIndex(k=10).index(embeddings, [d["_id"] for d in corpus])
     with tempfile.TemporaryDirectory() as folder:
         version_dir, _ = export_search_model(encoder, index, pathlib.Path(folder) / "demo")
-        search = tf.saved_model.load(str(version_dir)).signatures["search_batchable"]
+        search = SavedModelSession(version_dir).signatures["search_batchable"]  # as `tfsearch serve` loads it
 
         def call(n, offset):
-            batch = tf.constant([queries[(offset + i) % len(queries)] for i in range(n)])
-            search(queries=batch, k=tf.fill([n], 10), diversity=tf.fill([n], 0.3))["ids"].numpy()
+            batch = [queries[(offset + i) % len(queries)] for i in range(n)]
+            search(queries=batch, k=np.full(n, 10, np.int32), diversity=np.full(n, 0.3, np.float32))
 
         rows = calls_side_by_side(call, BATCH_SIZES, args.seconds, concurrency)
         for row in rows:

@@ -53,6 +53,8 @@ import threading
 import time
 import urllib.parse
 
+import numpy as np
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from bench_common import (  # noqa: E402
     CACHE,
@@ -445,16 +447,15 @@ def signature_alone(base, intra_op_threads, seconds=2.0, concurrency=None):
 
 
 def _signature_alone_child(base, intra_op_threads, seconds, concurrency, data):
-    tf = import_tensorflow(0, intra_op_threads=intra_op_threads)
-    import tensorflow_text  # noqa: F401  (the export's in-graph tokeniser ops)
+    import_tensorflow(0, intra_op_threads=intra_op_threads)
+    from tfsearch.serving.saved_model_session import SavedModelSession
 
-    signature = tf.saved_model.load(str(latest_version(base))).signatures["search_batchable"]
+    signature = SavedModelSession(latest_version(base)).signatures["search_batchable"]  # as the server loads it
     queries = [json.loads(line)["text"] for line in open(pathlib.Path(data) / "queries.jsonl", encoding="utf-8")]
 
     def call(n, offset):
         picked = [queries[(offset + i) % len(queries)] for i in range(n)]
-        signature(queries=tf.constant(picked), k=tf.constant([K] * n, tf.int32),
-                  diversity=tf.constant([DIVERSITY] * n, tf.float32))
+        signature(queries=picked, k=np.full(n, K, np.int32), diversity=np.full(n, DIVERSITY, np.float32))
 
     rows = calls_side_by_side(call, SIGNATURE_BATCH_SIZES, seconds, concurrency)
     best = max(rows, key=lambda row: row["queries_per_second"])

@@ -124,8 +124,12 @@ def test_the_new_version_is_warmed_up_before_it_is_served(export, plain_model, t
     shutil.copytree(export, base / "2")
     with caplog.at_level(logging.INFO, logger="tfsearch.serving"):
         assert store.refresh() == 2
-    warmup = 1 + len(WARMUP_BATCH_SIZES)  # the export's warm-up request, then search_batchable at each batch size
-    assert [name for *_, name, _ in calls] == ["serving_default"] + ["search_batchable"] * len(WARMUP_BATCH_SIZES)
+    # The export's warm-up request, search_batchable at each batch size, then each other signature taking only
+    # text (and inputs with defaults) once; search_embeddings takes embeddings without a default: not called.
+    others = ["encode_document", "encode_query", "search"]
+    warmup = 1 + len(WARMUP_BATCH_SIZES) + len(others)
+    assert [name for *_, name, _ in calls] == (["serving_default"] + ["search_batchable"] * len(WARMUP_BATCH_SIZES)
+                                               + others)
     assert all(called == 2 and served == 1 and states == ["AVAILABLE", "LOADING"]
                for called, served, _, states in calls)
     assert store.status() == [{"version": "2", "state": "AVAILABLE", "status": {"error_code": "OK",
@@ -169,9 +173,8 @@ def test_a_deleted_version_falls_back_to_the_next_highest_and_the_last_stays_in_
     shutil.rmtree(base / "1")
     assert store.refresh() == 2 and store.refresh() == 2
     assert len(store.errors) == 1 and "from memory" in store.errors[0]  # logged once
-    out = store.current.signature("serving_default")(queries=tf.constant(["abc"]), k=tf.constant(1),
-                                                     diversity=tf.constant(0.0))
-    assert out["lengths"].numpy().tolist() == [5]  # still answering
+    out = store.current.signature("serving_default")(queries=["abc"], k=1, diversity=0.0)
+    assert out["lengths"].tolist() == [5]  # still answering
     plain_version(base, 1, plain_model)
     assert store.refresh() == 1  # a lower version is better than none on disk
 

@@ -79,13 +79,9 @@ def _served_version(loaded, model_name, spec):
 
 
 def _input_specs(loaded, signature_name):
-    """`{alias: (tf.DType, rank or None)}` of a signature's inputs: its SignatureDef's, else the function's."""
-    signature_def = (getattr(loaded, "signature_defs", None) or {}).get(signature_name)
-    if signature_def is not None:
-        return {alias: (tf.as_dtype(info.dtype), None if info.tensor_shape.unknown_rank
-                        else len(info.tensor_shape.dim)) for alias, info in signature_def.inputs.items()}
-    specs = loaded.signature(signature_name).structured_input_signature[1]
-    return {alias: (spec.dtype, spec.shape.rank) for alias, spec in specs.items()}
+    """`{alias: (tf.DType, rank or None)}` of a signature's inputs (its SignatureDef's)."""
+    return {alias: (tf.as_dtype(info.dtype), None if info.tensor_shape.unknown_rank else len(info.tensor_shape.dim))
+            for alias, info in loaded.signature_defs[signature_name].inputs.items()}
 
 
 def _signature_defs(store, loaded):

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 import tensorflow as tf
 
 from tfsearch.export.saved_model_export import (
@@ -22,7 +23,6 @@ from tfsearch.export.saved_model_export import (
     VARIABLES_INDEX_FILE,
     WARMUP_FILE,
     read_export_info,
-    read_signature_defs,
     read_warmup_requests,
     signature_defaults,
     version_files,
@@ -31,6 +31,7 @@ from tfsearch.export.saved_model_export import (
     versions,
 )
 from tfsearch.export.search_module import DEFAULT_DIVERSITY, DEFAULT_MAX_K, default_k
+from tfsearch.serving.saved_model_session import SavedModelSession
 
 logger = logging.getLogger("tfsearch.serving")
 
@@ -55,10 +56,12 @@ _OK = {"error_code": "OK", "error_message": ""}
 class LoadedVersion:
     """One loaded SavedModel version and what the server needs from it.
 
-    `signature_defs` is `{signature name: SignatureDef proto}` of the
-    version's `saved_model.pb` (what TensorFlow Serving's model metadata
-    answers); `identity` is the `version_identity` of the folder it was
-    loaded from (a republished version number has another).
+    `model` is the version's `SavedModelSession` (its signatures called
+    with NumPy inputs, answering NumPy outputs); `signature_defs` is
+    `{signature name: SignatureDef proto}` of its MetaGraph (what
+    TensorFlow Serving's model metadata answers); `identity` is the
+    `version_identity` of the folder it was loaded from (a republished
+    version number has another).
     """
 
     version: int
@@ -104,7 +107,11 @@ def warm_up(loaded, folder):
     Replays `assets.extra/tf_serving_warmup_requests` (each record calls
     the signature it names with its inputs), then, if the version has
     `search_batchable`, calls it once at each of `WARMUP_BATCH_SIZES` with
-    the warm-up query repeated, the export's default `k` and diversity 0.
+    the warm-up query repeated, the export's default `k` and diversity 0;
+    then every other signature whose inputs are text or have defaults
+    (`search`, `encode_query`, ...) once with the warm-up query: a
+    signature's first call builds its executor (about 2 s for a BERT
+    export), which no request should wait for.
 
     Args:
         loaded: `LoadedVersion`.
@@ -125,19 +132,37 @@ def warm_up(loaded, folder):
             raise ValueError(f"{path}: warm-up request {number} calls signature {name!r}, which version "
                              f"{loaded.version} does not have (it has {sorted(loaded.model.signatures)}); "
                              f"export the version again or rewrite the file with `write_warmup_requests`.")
-        loaded.signature(name)(**{alias: tf.constant(value) for alias, value in inputs.items()})
+        loaded.signature(name)(**inputs)
         texts = inputs.get("queries")
         if number == 1 and texts is not None and texts.size:
             query = texts.reshape(-1)[0]
-    calls = len(requests)
+    calls, called = len(requests), {name for name, _ in requests}
     if loaded.has_signature(BATCHABLE_SIGNATURE):
         k = loaded.request_defaults(BATCHABLE_SIGNATURE)["k"]
         for size in WARMUP_BATCH_SIZES:
             loaded.signature(BATCHABLE_SIGNATURE)(
-                queries=tf.constant([query] * size, tf.string), k=tf.constant([k] * size, tf.int32),
-                diversity=tf.constant([DEFAULT_DIVERSITY] * size, tf.float32))
+                queries=np.array([query] * size, object), k=np.full(size, k, np.int32),
+                diversity=np.full(size, DEFAULT_DIVERSITY, np.float32))
         calls += len(WARMUP_BATCH_SIZES)
+        called.add(BATCHABLE_SIGNATURE)
+    for name in sorted(set(loaded.model.signatures) - called):  # each signature's first call builds its executor
+        inputs = _text_only_inputs(loaded.signature_defs[name], query)
+        if inputs is not None:
+            loaded.signature(name)(**inputs)
+            calls += 1
     return calls
+
+
+def _text_only_inputs(signature_def, text):
+    """`{alias: text}` (shaped as each string input) when every other input has a default; else None."""
+    inputs = {}
+    for alias, info in signature_def.inputs.items():
+        if info.dtype == tf.string.as_datatype_enum:
+            rank = 1 if info.tensor_shape.unknown_rank else len(info.tensor_shape.dim)
+            inputs[alias] = np.full([1] * rank, text, object)  # one text, as a scalar or a batch of one
+        elif alias not in signature_def.defaults:
+            return None
+    return inputs
 
 
 def _lower_thread_priority():
@@ -157,8 +182,9 @@ class ModelStore:
     looked at again next poll). When a higher complete version appears, or
     the served version's folder disappears or is replaced (another
     `export_id`: a deleted-then-republished version), the best other
-    complete version is loaded and warmed up (`warm_up`) while the current
-    one keeps answering, and only then swapped in: a request holds the
+    complete version is loaded (a `SavedModelSession`, as TensorFlow
+    Serving loads it) and warmed up (`warm_up`) while the current one
+    keeps answering, and only then swapped in: a request holds the
     `LoadedVersion` it started with, so requests in flight finish on the old
     version. A version whose load or warm-up fails is logged once (and
     added to `errors`) and not tried again until its folder holds another
@@ -307,11 +333,11 @@ class ModelStore:
 
     def _load(self, version, identity):
         folder = self._folder(version)
-        model = tf.saved_model.load(str(folder))
+        model = SavedModelSession(folder)
         info = read_export_info(folder) or {}
         titles_path = folder / ASSETS_EXTRA_DIR / TITLES_FILE
         titles = json.loads(titles_path.read_text()) if titles_path.is_file() else {}
-        signature_defs = read_signature_defs(folder)
+        signature_defs = model.signature_defs
         return LoadedVersion(version, model, info, titles, signature_defaults(folder, signature_defs),
                              signature_defs=signature_defs, identity=identity)
 
@@ -337,11 +363,11 @@ class ModelStore:
 def _short_gil_slices(seconds=LOADING_SWITCH_INTERVAL_SECONDS):
     """Python's thread switch interval cut to `seconds` while a version loads, then restored.
 
-    Loading a SavedModel is mostly Python (the object graph, the functions'
-    graphs) and holds the GIL for whole 5 ms slices (Python's default), so
-    each of a request's hand-offs between the event loop, the handlers and
-    the batcher waits up to a slice: under load, requests slowed to seconds
-    while a version loaded. Shorter slices let them through.
+    The Python parts of loading and warming up a version (the graph's
+    Python objects, the warm-up requests) hold the GIL for whole 5 ms slices
+    (Python's default), so each of a request's hand-offs between the event
+    loop, the handlers and the batcher waits up to a slice. Shorter slices
+    let them through.
     """
     previous = sys.getswitchinterval()
     sys.setswitchinterval(min(previous, seconds))

@@ -238,16 +238,12 @@ class RequestBatcher:
             request.future.set_result((version, outputs))
 
     def _call_batchable(self, version, requests):
-        import tensorflow as tf
-
-        queries = [q for r in requests for q in r.queries]
+        queries = np.array([q for r in requests for q in r.queries], object)
         k = np.concatenate([np.full(len(r.queries), r.k, np.int32) for r in requests])
         diversity = np.concatenate([np.full(len(r.queries), r.diversity, np.float32) for r in requests])
         if self._on_batch is not None:
             self._on_batch(len(queries))
-        out = version.signature("search_batchable")(queries=tf.constant(queries), k=tf.constant(k),
-                                                    diversity=tf.constant(diversity))
-        out = {key: _numpy(value) for key, value in out.items()}
+        out = version.signature("search_batchable")(queries=queries, k=k, diversity=diversity)
         results, start = [], 0
         for request in requests:
             stop = start + len(request.queries)
@@ -256,14 +252,8 @@ class RequestBatcher:
         return results
 
     def _call_search(self, version, request):
-        import tensorflow as tf
-
         if self._on_batch is not None:
             self._on_batch(len(request.queries))
-        out = version.signature("search")(queries=tf.constant(request.queries), k=tf.constant(request.k, tf.int32),
-                                          diversity=tf.constant(request.diversity, tf.float32))
-        return {key: _numpy(value) for key, value in out.items()}
+        return version.signature("search")(queries=np.array(request.queries, object), k=np.int32(request.k),
+                                           diversity=np.float32(request.diversity))
 
-
-def _numpy(value):
-    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)

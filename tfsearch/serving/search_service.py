@@ -239,12 +239,9 @@ class SearchService:
     # The work.
 
     def _call_signature(self, loaded, signature_name, inputs):
-        import tensorflow as tf
-
         if signature_name in SEARCH_SIGNATURES + (BATCHABLE_SIGNATURE,):
             self.metrics.batch_size.observe(len(inputs["queries"]))
-        out = loaded.signature(signature_name)(**{key: tf.constant(value) for key, value in inputs.items()})
-        return loaded, {key: value.numpy() for key, value in out.items()}
+        return loaded, loaded.signature(signature_name)(**inputs)
 
     def _search(self, loaded, signature_name, texts, k, diversity):
         """A future of `(version, outputs)` for one search, through the batcher where the version allows."""
