@@ -31,7 +31,9 @@ its own process for each server set-up and measures, in one run:
 3. **Version switches under load**: 16 clients on `/search` while a new
    version is published twice (a copy of the served version, written under
    a temporary name and renamed, as `tfsearch export` does): failed requests,
-   the slowest request, and the versions that answered.
+   the slowest request, and the versions that answered; and the Python
+   objects a loaded version holds, as the server loads it and by
+   `tf.saved_model.load` (`python_objects_per_version`).
 
 Writes `bench/results/serve.json` (atomically); `docs/benchmarks.md` quotes it.
 
@@ -463,6 +465,43 @@ def _signature_alone_child(base, intra_op_threads, seconds, concurrency, data):
                       "batching_gain": round(best["queries_per_second"] / rows[0]["queries_per_second"], 2)}))
 
 
+def python_objects_per_version(base):
+    """Python objects a loaded SciFact version holds: as `tfsearch serve` loads it, and by `tf.saved_model.load`.
+
+    What Python's garbage collector walks in each full collection for every
+    version loaded, and frees when a version is dropped. Counted in a child
+    process (`gc.get_objects()` after a collection, before and after each
+    load), after one load that makes TensorFlow's own first-use objects.
+
+    Returns:
+        `{"saved_model_session": int, "tf_saved_model_load": int}`.
+    """
+    command = [sys.executable, str(pathlib.Path(__file__).resolve()), "--objects-child", str(base)]
+    done = subprocess.run(command, cwd=REPO, check=True, capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _objects_child(base):
+    import gc
+
+    import_tensorflow(0)
+    import tensorflow as tf
+
+    from tfsearch.serving.saved_model_session import SavedModelSession
+
+    folder = latest_version(base)
+    SavedModelSession(folder).close()  # TensorFlow's first-use objects (and the op libraries), before counting
+    kept, counts = [], {}
+    for name, load in (("saved_model_session", SavedModelSession), ("tf_saved_model_load", tf.saved_model.load)):
+        gc.collect()
+        before = len(gc.get_objects())
+        kept.append(load(str(folder)))
+        gc.collect()
+        counts[name] = len(gc.get_objects()) - before
+    print(json.dumps(counts))
+
+
 def latest_version(base):
     """The highest numbered version folder under `base`."""
     return max((p for p in pathlib.Path(base).iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
@@ -490,11 +529,14 @@ def main(argv=None):
     parser.add_argument("--zipf", type=float, default=1.0, help="popularity exponent of the cache workload")
     parser.add_argument("--output", default=str(RESULTS / "serve.json"))
     parser.add_argument("--signature-alone", metavar="BASE", help=argparse.SUPPRESS)  # the child of signature_alone
+    parser.add_argument("--objects-child", metavar="BASE", help=argparse.SUPPRESS)  # python_objects_per_version's
     parser.add_argument("--intra-op-threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--cores", type=int, default=os.cpu_count(),
                         help="calls side by side when the signature is measured alone (default: the cores)")
     args = parser.parse_args(argv)
+    if args.objects_child:
+        return _objects_child(args.objects_child)
     if args.signature_alone:
         return _signature_alone_child(args.signature_alone, args.intra_op_threads, args.seconds, args.concurrency,
                                       args.data)
@@ -518,6 +560,7 @@ def main(argv=None):
              "tensorflow_threads": signature_alone(base, 0, seconds=args.seconds / 2, concurrency=args.cores)}
     cache = cache_workload(base, queries, 2 * args.seconds, args.zipf)
     switching = version_switches(base, queries)
+    switching["python_objects_per_version"] = python_objects_per_version(base)
 
     def ratio(a, b):
         return round(a / b, 2) if b else None
