@@ -86,6 +86,18 @@ def test_what_the_graph_refuses_is_its_own_error(both):
         model.signatures["search"](queries=QUERIES, k=np.int32(6))  # above the export's max_k (5)
 
 
+def test_a_scann_export_registers_scanns_ops_and_answers_as_the_eager_function(tmp_path):
+    from tests.export.signature_capture import build_exports
+
+    folder = build_exports(tmp_path, flavours=("scann",))["scann"]
+    model = SavedModelSession(folder)  # its graph names Scann ops: ScaNN's library is imported first
+    got = model.signatures["serving_default"](queries=QUERIES, k=np.int32(3), diversity=np.float32(0.0))
+    want = tf.saved_model.load(str(folder)).signatures["serving_default"](
+        queries=tf.constant(QUERIES), k=tf.constant(3), diversity=tf.constant(0.0))
+    np.testing.assert_array_equal(got["ids"], want["ids"].numpy())
+    model.close()
+
+
 def test_a_missing_meta_graph_tag_fails_to_load(version_dir):
     with pytest.raises(RuntimeError, match="train"):
         SavedModelSession(version_dir, tags=("train",))

@@ -256,4 +256,3 @@ class RequestBatcher:
             self._on_batch(len(request.queries))
         return version.signature("search")(queries=np.array(request.queries, object), k=np.int32(request.k),
                                            diversity=np.float32(request.diversity))
-

@@ -99,7 +99,8 @@ class SavedModelSession:
     ```python
     model = SavedModelSession("saved_models/scifact/1")
     sorted(model.signatures)
-    # ['encode_document', 'encode_query', 'search', 'search_batchable', 'serving_default']
+    # ['encode_document', 'encode_query', 'search', 'search_batchable', 'search_embeddings',
+    #  'serving_default']
     model.close()
     ```
     """
