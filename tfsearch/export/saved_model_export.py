@@ -181,7 +181,8 @@ def signature_defaults(export_dir, signature_defs=None):
 
     TensorFlow Serving fills an input missing from a request with its default
     (`SignatureDef.defaults`); `tf.saved_model.load`'s signature functions do
-    not, so `tfsearch serve` reads them here.
+    not, and `tfsearch serve` needs each request's `k` and `diversity` before
+    it batches requests or looks them up in its cache, so it reads them here.
 
     Args:
         export_dir: the SavedModel folder.

@@ -232,7 +232,7 @@ def create_app(base_path, model_name=None, poll_seconds=1.0, store=None, max_bat
 
     def metadata(loaded):
         if not metadata_cache or metadata_cache[0][0] is not loaded:
-            metadata_cache[:] = [(loaded, _signature_def_metadata(loaded, pathlib.Path(base_path)))]
+            metadata_cache[:] = [(loaded, _signature_def_metadata(loaded))]
         return {"model_spec": {"name": name, "signature_name": "", "version": str(loaded.version)},
                 "metadata": metadata_cache[0][1]}
 
@@ -409,19 +409,14 @@ def _check_utf8_query_string(raw):
                          "another encoding); percent-encode the query's UTF-8 bytes") from None
 
 
-def _signature_def_metadata(loaded, base_path):
+def _signature_def_metadata(loaded):
     """`{"signature_def": {"signature_def": {...}}}`: a version's SignatureDefs as TensorFlow Serving's REST
     metadata answers them (a `SignatureDefMap` in JSON, proto field names)."""
     from google.protobuf import json_format
     from tensorflow_serving.apis import get_model_metadata_pb2
 
-    signature_defs = getattr(loaded, "signature_defs", None)
-    if not signature_defs:  # a LoadedVersion made without them
-        from tfsearch.export.saved_model_export import read_signature_defs
-
-        signature_defs = read_signature_defs(base_path / str(loaded.version))
     signature_map = get_model_metadata_pb2.SignatureDefMap()
-    for signature_name, signature_def in signature_defs.items():
+    for signature_name, signature_def in loaded.signature_defs.items():
         signature_map.signature_def[signature_name].CopyFrom(signature_def)
     return {"signature_def": json_format.MessageToDict(signature_map, preserving_proto_field_name=True)}
 

@@ -84,16 +84,6 @@ def _input_specs(loaded, signature_name):
             for alias, info in loaded.signature_defs[signature_name].inputs.items()}
 
 
-def _signature_defs(store, loaded):
-    """The version's `{name: SignatureDef}` (`LoadedVersion.signature_defs`, else read from its `saved_model.pb`)."""
-    defs = getattr(loaded, "signature_defs", None)
-    if defs or not hasattr(store, "base_path"):
-        return defs or {}
-    from tfsearch.export.saved_model_export import read_signature_defs
-
-    return read_signature_defs(store.base_path / str(loaded.version))
-
-
 def _array(alias, proto, dtype, rank):
     """A request's TensorProto as NumPy (strings as a list of str), checked against the signature's input."""
     try:
@@ -195,7 +185,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             raise BadRequest(f"Metadata field {shown(unsupported[0])} is not supported; the one answered is "
                              f"{SIGNATURE_DEF_FIELD!r}")
         signature_map = get_model_metadata_pb2.SignatureDefMap()
-        for name, signature_def in _signature_defs(self.service.store, loaded).items():
+        for name, signature_def in loaded.signature_defs.items():
             signature_map.signature_def[name].CopyFrom(signature_def)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         response.model_spec.name = self.model_name

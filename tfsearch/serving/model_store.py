@@ -57,9 +57,7 @@ class LoadedVersion:
     """One loaded SavedModel version and what the server needs from it.
 
     `model` is the version's `SavedModelSession` (its signatures called
-    with NumPy inputs, answering NumPy outputs); `signature_defs` is
-    `{signature name: SignatureDef proto}` of its MetaGraph (what
-    TensorFlow Serving's model metadata answers); `identity` is the
+    with NumPy inputs, answering NumPy outputs); `identity` is the
     `version_identity` of the folder it was loaded from (a republished
     version number has another).
     """
@@ -69,8 +67,13 @@ class LoadedVersion:
     info: dict
     titles: dict
     defaults: dict = dataclasses.field(default_factory=dict)  # {signature: {input: value}}, as TF Serving fills them
-    signature_defs: dict = dataclasses.field(default_factory=dict)
     identity: object = None
+
+    @property
+    def signature_defs(self):
+        """`{signature name: SignatureDef proto}` of the version's MetaGraph (what TensorFlow Serving's model
+        metadata answers)."""
+        return self.model.signature_defs
 
     def signature(self, name):
         return self.model.signatures[name]
@@ -337,9 +340,8 @@ class ModelStore:
         info = read_export_info(folder) or {}
         titles_path = folder / ASSETS_EXTRA_DIR / TITLES_FILE
         titles = json.loads(titles_path.read_text()) if titles_path.is_file() else {}
-        signature_defs = model.signature_defs
-        return LoadedVersion(version, model, info, titles, signature_defaults(folder, signature_defs),
-                             signature_defs=signature_defs, identity=identity)
+        return LoadedVersion(version, model, info, titles, signature_defaults(folder, model.signature_defs),
+                             identity=identity)
 
     def _watch(self, poll_seconds):
         _lower_thread_priority()
