@@ -544,8 +544,15 @@ def main(argv=None):
     index, base = SERVE_CACHE / "index", SERVE_CACHE / "saved_models" / MODEL
     if not (index / "index.json").is_file():
         tfsearch("index", "build", "--data", args.data, "--output", str(index), "--no-progress", "--overwrite")
-    if not base.is_dir() or not any(p.name.isdigit() for p in base.iterdir()):
-        tfsearch("export", "--index", str(index), "--output", str(base))
+    # Exported afresh (about a minute) so that the run measures the graph the code makes now;
+    # and once more with the encoding chunks off, to measure the signature alone without them.
+    unchunked = SERVE_CACHE / "saved_models" / f"{MODEL}_encoding_chunks_off"
+    for folder, flags in ((base, ()), (unchunked, ("--encoding-chunk-size", "0"))):
+        shutil.rmtree(folder, ignore_errors=True)
+        tfsearch("export", "--index", str(index), "--output", str(folder), *flags)
+    export_settings = {key: value for key, value in
+                       json.loads((latest_version(base) / "tfsearch_export.json").read_text()).items()
+                       if key in ("flavour", "method", "num_candidates", "max_k", "defaults", "encoding_chunk_size")}
     queries, seen = [], set()
     with open(pathlib.Path(args.data) / "queries.jsonl", encoding="utf-8") as f:
         for line in f:
@@ -557,7 +564,9 @@ def main(argv=None):
     grid, memory = load_grid(base, queries, args.seconds, args.rounds)
     one_client = one_client_side_by_side(base, queries, args.seconds / 2)
     alone = {"one_intra_op_thread": signature_alone(base, 1, seconds=args.seconds / 2, concurrency=args.cores),
-             "tensorflow_threads": signature_alone(base, 0, seconds=args.seconds / 2, concurrency=args.cores)}
+             "tensorflow_threads": signature_alone(base, 0, seconds=args.seconds / 2, concurrency=args.cores),
+             "one_intra_op_thread_encoding_chunks_off": signature_alone(unchunked, 1, seconds=args.seconds / 2,
+                                                                         concurrency=args.cores)}
     cache = cache_workload(base, queries, 2 * args.seconds, args.zipf)
     switching = version_switches(base, queries)
     switching["python_objects_per_version"] = python_objects_per_version(base)
@@ -588,7 +597,7 @@ def main(argv=None):
         "switch_errors": switching["errors"], "switch_slowest_ms": switching["max_ms"],
     }
     result = {"load": grid, "server_memory": memory, "one_client_side_by_side": one_client,
-              "signature_alone": alone, "cache": cache,
+              "signature_alone": alone, "cache": cache, "export": export_settings,
               "version_switches": switching,
               "targets": targets, "settings": {"k": K, "diversity": DIVERSITY, "seconds": args.seconds, "rounds": args.rounds},
               "front_end": front_end(),

@@ -133,6 +133,22 @@ def test_the_module_in_process(encoder, index):
     assert out["positions"].numpy()[0, 2:].tolist() == [-1, -1]
 
 
+def test_length_chunked_encoding_gives_the_answers_of_one_padded_batch(encoder, index):
+    queries = tf.constant(["the cat sat on the mat with a dog", "hello", "a piece of bread", "cat", "tensor flow"])
+    k, diversity = tf.constant([3, 4, 2, 4, 1]), tf.constant([0.5, 0.0, 1.0, 0.2, 0.0])
+    padded = SearchModule(encoder, encoder, index, num_candidates=6, max_k=4, encoding_chunk_size=None)
+    for chunk_size in (1, 2, 4):
+        chunked = SearchModule(encoder, encoder, index, num_candidates=6, max_k=4, encoding_chunk_size=chunk_size)
+        np.testing.assert_allclose(chunked.encode_query(queries)["embeddings"],
+                                   padded.encode_query(queries)["embeddings"], atol=1e-6)
+        np.testing.assert_allclose(chunked.encode_document(queries)["embeddings"],
+                                   padded.encode_document(queries)["embeddings"], atol=1e-6)
+        got, expected = chunked.search_batchable(queries, k, diversity), padded.search_batchable(queries, k, diversity)
+        assert got["ids"].numpy().tolist() == expected["ids"].numpy().tolist()
+    with pytest.raises(ValueError, match="encoding_chunk_size"):
+        SearchModule(encoder, encoder, index, encoding_chunk_size=1.5)
+
+
 def batching_parameters_message():
     """`tensorflow.serving.BatchingParameters`, built from its .proto definition.
 

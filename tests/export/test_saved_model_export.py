@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import REPO, make_tiny_encoder
-from tfsearch.export import ExportAuditError, audit_ops, export_search_model, signature_defaults, versions
+from tfsearch.export import (DEFAULT_ENCODING_CHUNK_SIZE, ExportAuditError, audit_ops, export_search_model,
+                             signature_defaults, versions)
 from tfsearch.export.op_audit import check_audit
 from tfsearch.index import BruteForceIndex
 
@@ -86,6 +87,7 @@ def test_versions_count_up_and_k_is_checked(encoder, embeddings, tmp_path):
         model.signatures["search"](queries=tf.constant(["x"]), k=tf.constant(3), diversity=tf.constant(0.0))
     info = json.loads((second / "tfsearch_export.json").read_text())
     assert info["flavour"] == "brute_force" and info["max_k"] == 2
+    assert info["encoding_chunk_size"] == DEFAULT_ENCODING_CHUNK_SIZE
 
 
 def test_k_and_diversity_are_optional_inputs_with_stored_defaults(encoder, embeddings, tmp_path):

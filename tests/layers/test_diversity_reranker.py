@@ -247,7 +247,8 @@ def test_arguments_are_checked():
 @pytest.mark.parametrize("method", METHODS)
 def test_blocks_do_not_change_results(method):
     # 11 queries: whole blocks, a last block overlapping the one before, one
-    # query per block, and the padded path taken when the batch size is unknown.
+    # query per block; when the batch size is unknown, the padded path (blocks
+    # 1, 3, 4) and the batch as it is (no more queries than a block: 11, None).
     embeddings, scores, mask, aspects = random_inputs(13, 11, 20, 8)
     diversity = np.linspace(0, 1, 11).astype(np.float32)
     expected = DiversityReranker(k=6, method=method, block_size=64)(

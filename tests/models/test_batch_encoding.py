@@ -3,7 +3,8 @@ import pytest
 import tensorflow as tf
 
 from tfsearch.data.pipelines import texts_dataset
-from tfsearch.models.batch_encoding import PAD_MULTIPLE, encode_dataset, encode_texts, length_sorted_batches
+from tfsearch.models.batch_encoding import (PAD_MULTIPLE, encode_dataset, encode_in_length_chunks, encode_texts,
+                                           length_sorted_batches)
 
 TEXTS = ["cat", "the cat sat on the mat", "a dog sat", "", "dog " * 30, "hello world", "the mat"]
 
@@ -17,6 +18,50 @@ def test_batches_are_length_sorted_and_tightly_padded(tiny_encoder):
         longest = int(tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), 1)))
         assert token_ids.shape[1] == min(-(-longest // PAD_MULTIPLE) * PAD_MULTIPLE, 16)
     assert sorted(int(p) for positions, _, _, _ in batches for p in positions) == list(range(len(TEXTS)))
+
+
+class _RecordingEncoder:
+    """The tiny encoder, recording the `[batch, seq]` shape of every `encode_tokens` call."""
+
+    def __init__(self, encoder):
+        self.encoder, self.tokenizer, self.embedding_dim = encoder, encoder.tokenizer, encoder.embedding_dim
+        self.shapes = []
+
+    def encode_tokens(self, token_ids, padding_mask):
+        self.shapes.append(tuple(token_ids.shape))
+        return self.encoder.encode_tokens(token_ids, padding_mask)
+
+
+@pytest.mark.parametrize("chunk_size, shapes", [
+    # Token lengths of TEXTS with [CLS] and [SEP]: 3, 8, 5, 2, 16, 4, 4. Sorted: "" 2, "cat" 3, "hello
+    # world" 4, "the mat" 4, "a dog sat" 5, 8, 16; in threes: widths 4, 8 and 16 where one batch pads all
+    # 7 to 16 (112 token slots against 3*4 + 3*8 + 16 = 52).
+    (3, [(3, 4), (3, 8), (1, 16)]),
+    (1, [(1, 2), (1, 3), (1, 4), (1, 4), (1, 5), (1, 8), (1, 16)]),
+    (7, [(7, 16)]),  # no more texts than a chunk: encoded as they are
+    (64, [(7, 16)]),
+])
+def test_length_chunks_are_tightly_padded_and_come_back_in_input_order(tiny_encoder, chunk_size, shapes):
+    recording = _RecordingEncoder(tiny_encoder)
+    got = encode_in_length_chunks(recording, tf.constant(TEXTS), chunk_size)  # eager: one call per chunk
+    assert recording.shapes == shapes
+    np.testing.assert_allclose(got.numpy(), tiny_encoder(tf.constant(TEXTS)).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 7, 8])
+def test_length_chunks_in_a_graph_of_unknown_batch_size(tiny_encoder, chunk_size):
+    encode = tf.function(lambda texts: encode_in_length_chunks(tiny_encoder, texts, chunk_size),
+                         input_signature=[tf.TensorSpec([None], tf.string)])
+    for texts in (TEXTS, TEXTS[:1], TEXTS[::-1] * 2):
+        got = encode(tf.constant(texts))
+        assert got.shape == (len(texts), tiny_encoder.embedding_dim)
+        np.testing.assert_allclose(got.numpy(), tiny_encoder(tf.constant(texts)).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("chunk_size", [0, -1, 1.5, True])
+def test_length_chunk_size_is_checked(tiny_encoder, chunk_size):
+    with pytest.raises(ValueError, match="chunk_size"):
+        encode_in_length_chunks(tiny_encoder, tf.constant(TEXTS), chunk_size)
 
 
 @pytest.mark.parametrize("batch_size, window_size", [(1, 1), (2, 3), (64, 2048)])

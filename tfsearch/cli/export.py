@@ -13,7 +13,8 @@ def cmd_export(args):
     index = exportable_index(index)
     # Flags left unset keep the export's own defaults (`tfsearch.export`).
     given = {name: getattr(args, flag) for name, flag in (("num_candidates", "candidates"), ("max_k", "max_k"),
-                                                           ("prf_beta", "prf_beta"))
+                                                           ("prf_beta", "prf_beta"),
+                                                           ("encoding_chunk_size", "encoding_chunk_size"))
              if getattr(args, flag) is not None}
     if args.for_batching:  # a batching TensorFlow Serving fails a version whose warm-up it cannot batch
         given["warmup_signature"] = "search_batchable"
@@ -55,6 +56,9 @@ def add_parser(subparsers):
                    help="in-graph pseudo-relevance feedback: search expands each query with its top M documents and "
                         "searches again before re-ranking (default: 0, off)")
     p.add_argument("--prf-beta", type=unit_interval, help="weight of the feedback documents' mean (default: 0.5)")
+    p.add_argument("--encoding-chunk-size", type=non_negative_int, metavar="N",
+                   help="texts per encoder call inside one call of a signature: sorted by token length, each chunk "
+                        "padded to its own longest (default: 4; 0: the whole batch padded to its longest)")
     p.add_argument("--for-batching", action="store_true",
                    help="for TensorFlow Serving with --enable_batching: warm up through search_batchable (every "
                         "input per query), the signature such a server can batch; see batching_params.pbtxt")

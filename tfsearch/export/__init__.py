@@ -16,6 +16,7 @@ from tfsearch.export.saved_model_export import (
 )
 from tfsearch.export.search_module import (
     DEFAULT_DIVERSITY,
+    DEFAULT_ENCODING_CHUNK_SIZE,
     DEFAULT_K,
     DEFAULT_MAX_K,
     DEFAULT_NUM_CANDIDATES,
@@ -26,6 +27,7 @@ from tfsearch.export.search_module import (
 __all__ = [
     "DEFAULT_BATCHING_PARAMETERS",
     "DEFAULT_DIVERSITY",
+    "DEFAULT_ENCODING_CHUNK_SIZE",
     "DEFAULT_K",
     "DEFAULT_MAX_K",
     "DEFAULT_NUM_CANDIDATES",

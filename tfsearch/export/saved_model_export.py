@@ -10,7 +10,8 @@ import uuid
 import tensorflow as tf
 
 from tfsearch.export.op_audit import audit_ops, check_audit, saved_model_ops
-from tfsearch.export.search_module import DEFAULT_DIVERSITY, DEFAULT_MAX_K, DEFAULT_NUM_CANDIDATES, SearchModule
+from tfsearch.export.search_module import (DEFAULT_DIVERSITY, DEFAULT_ENCODING_CHUNK_SIZE, DEFAULT_MAX_K,
+                                          DEFAULT_NUM_CANDIDATES, SearchModule)
 
 EXPORT_INFO_FILE = "tfsearch_export.json"
 ASSETS_EXTRA_DIR = "assets.extra"  # TensorFlow Serving's folder of extra files (warm-up requests)
@@ -240,7 +241,7 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
                         method="mmr", num_candidates=DEFAULT_NUM_CANDIDATES, max_k=DEFAULT_MAX_K,
                         warmup_queries=(DEFAULT_WARMUP_QUERY,),
                         metadata=None, titles=None, prf_documents=0, prf_beta=0.5, batching_parameters=None,
-                        warmup_signature=DEFAULT_SIGNATURE):
+                        warmup_signature=DEFAULT_SIGNATURE, encoding_chunk_size=DEFAULT_ENCODING_CHUNK_SIZE):
     """Writes the next version of a search model under `base_path` (`base_path/<version>/`).
 
     The SavedModel has the signatures of `SearchModule` (`serving_default` =
@@ -265,8 +266,9 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
         base_path: the model's folder (TensorFlow Serving's `--model_base_path`).
         document_embeddings: ignored, kept for older callers: the index
             provides its rows.
-        method, num_candidates, max_k: see `SearchModule` (defaults
-            `DEFAULT_NUM_CANDIDATES`, `DEFAULT_MAX_K`).
+        method, num_candidates, max_k, encoding_chunk_size: see
+            `SearchModule` (defaults `DEFAULT_NUM_CANDIDATES`,
+            `DEFAULT_MAX_K`, `DEFAULT_ENCODING_CHUNK_SIZE`).
         prf_documents, prf_beta: in-graph pseudo-relevance feedback (see
             `SearchModule`): `search` retrieves each query's top
             `prf_documents`, expands the query with them and searches again
@@ -300,7 +302,8 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
     if warmup_signature not in WARMUP_SIGNATURES:
         raise ValueError(f"`warmup_signature` must be one of {WARMUP_SIGNATURES}, got {warmup_signature!r}.")
     module = SearchModule(query_encoder, document_encoder, index, method=method, num_candidates=num_candidates,
-                          max_k=max_k, prf_documents=prf_documents, prf_beta=prf_beta)
+                          max_k=max_k, prf_documents=prf_documents, prf_beta=prf_beta,
+                          encoding_chunk_size=encoding_chunk_size)
     flavour = module.backend
     base = pathlib.Path(base_path)
     base.mkdir(parents=True, exist_ok=True)
@@ -326,6 +329,7 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
             "method": method, "num_candidates": module.num_candidates, "max_k": module.max_k,
             "defaults": {"k": module.default_k, "diversity": module.default_diversity},
             "prf_documents": module.prf_documents, "prf_beta": module.prf_beta if module.prf_documents else None,
+            "encoding_chunk_size": module.encoding_chunk_size,
             "num_documents": index.num_documents, "embedding_dim": query_encoder.embedding_dim,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "metadata": metadata or {},

@@ -153,14 +153,22 @@ class DiversityReranker(tf.keras.layers.Layer):
         if static_batch is not None and static_batch <= block:
             return self._rerank_block(*inputs)
         if static_batch is None:
-            # Batch size unknown when traced (a SavedModel signature): pad the
-            # batch to whole blocks with invalid rows, so that every shape in
-            # the loop is static however the graph is later compiled.
+            # Batch size unknown when traced (a SavedModel signature). Up to
+            # one block (what a server's request batches are) runs as it is:
+            # padding one query to a block of 27 made a served query's
+            # re-ranking 27 queries' work (3 of its 4.5 ms on a 2-core EPYC).
+            # A larger batch is padded to whole blocks with invalid rows, so
+            # that every shape in the loop is static however the graph is
+            # later compiled.
             batch_size = tf.shape(inputs[1])[0]
-            padding = (block - batch_size % block) % block
-            inputs = [tf.pad(x, [[0, padding]] + [[0, 0]] * (x.shape.rank - 1)) for x in inputs]
-            positions, adjusted = self._blocked(inputs, batch_size + padding, block)
-            return positions[:batch_size], adjusted[:batch_size]
+
+            def whole_blocks():
+                padding = (block - batch_size % block) % block
+                padded = [tf.pad(x, [[0, padding]] + [[0, 0]] * (x.shape.rank - 1)) for x in inputs]
+                positions, adjusted = self._blocked(padded, batch_size + padding, block)
+                return positions[:batch_size], adjusted[:batch_size]
+
+            return tf.cond(batch_size <= block, lambda: self._rerank_block(*inputs), whole_blocks)
         return self._blocked(inputs, static_batch, block)
 
     def _block_size(self, embeddings):

@@ -53,6 +53,61 @@ def encode_tokens_function(encoder, jit_compile=False):
     return functions[jit_compile]
 
 
+def encode_in_length_chunks(encoder, texts, chunk_size):
+    """Embeds a batch of texts in-graph, sorted by token length and encoded `chunk_size` at a time.
+
+    The graph counterpart of `length_sorted_batches`, for a batch that
+    arrives whole (a served request, or requests a server batched
+    together): the tokeniser pads a batch to its longest text, and on
+    SciFact's queries (22 tokens on average, up to 79) that padding is 1.6x
+    the real tokens at 8 queries and 1.8x at 16. Here the texts are sorted
+    by length and cut into chunks of `chunk_size`, each padded only to its
+    own longest; the embeddings come back in the input order. A batch of
+    at most `chunk_size` texts is encoded as it is. Each row's embedding is
+    the one it gets on its own, up to float rounding (padding is masked).
+
+    Args:
+        encoder: `BertEncoder` (anything with a `tokenizer` giving
+            `token_ids` and `padding_mask`, and `encode_tokens`).
+        texts: string tensor `[batch]`.
+        chunk_size: int >= 1. Texts per encoder call.
+
+    Returns:
+        float32 tensor `[batch, embedding_dim]`.
+
+    Example:
+    ```python
+    encoder = BertEncoder.from_pretrained()
+    texts = tf.constant(["a short query", "a much longer query about proteins", "dna"])
+    embeddings = encode_in_length_chunks(encoder, texts, chunk_size=2)  # [3, 384], as encoder(texts)
+    ```
+    """
+    chunk_size = check_integer(chunk_size, "chunk_size")
+    tokens = encoder.tokenizer(texts)
+    token_ids, padding_mask = tokens["token_ids"], tokens["padding_mask"]
+    batch_size = tf.shape(token_ids)[0]
+
+    def chunked():
+        lengths = tf.reduce_sum(tf.cast(padding_mask, tf.int32), axis=1)
+        order = tf.argsort(lengths, stable=True)
+        sorted_ids, sorted_mask, sorted_lengths = (tf.gather(x, order) for x in (token_ids, padding_mask, lengths))
+        num_chunks = (batch_size + chunk_size - 1) // chunk_size
+
+        def body(i, embeddings):
+            start = i * chunk_size
+            end = tf.minimum(start + chunk_size, batch_size)
+            longest = sorted_lengths[end - 1]  # ascending: the chunk's last is its longest
+            chunk = encoder.encode_tokens(sorted_ids[start:end, :longest], sorted_mask[start:end, :longest])
+            return i + 1, embeddings.write(i, chunk)
+
+        embeddings = tf.TensorArray(tf.float32, size=num_chunks, infer_shape=False,
+                                    element_shape=[None, encoder.embedding_dim])
+        _, embeddings = tf.while_loop(lambda i, _: i < num_chunks, body, (tf.constant(0), embeddings))
+        return tf.gather(embeddings.concat(), tf.math.invert_permutation(order))
+
+    return tf.cond(batch_size <= chunk_size, lambda: encoder.encode_tokens(token_ids, padding_mask), chunked)
+
+
 def length_sorted_batches(dataset, tokenizer, batch_size=64, window_size=2048):
     """Turns a stream of `(id, text)` into length-sorted, tightly padded batches.
 
