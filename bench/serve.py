@@ -1,8 +1,9 @@
 """Closed-loop load on loopback against `tfsearch serve` with the SciFact index: batching, gRPC, cache, switches.
 
 Builds (once; cached in bench/.cache/serve) the exact SciFact index with the
-pretrained model and its SavedModel export, then starts `tfsearch serve` in
-its own process for each server set-up and measures, in one run:
+pretrained model, exports it afresh (so that the run measures the graph the
+code makes now: `export` in the result), then starts `tfsearch serve` in its
+own process for each server set-up and measures, in one run:
 
 1. **Batching off and on, REST and gRPC, 1, 4 and 16 clients**: each client
    is one keep-alive connection (REST: `POST /v1/models/scifact:predict`;
@@ -18,8 +19,10 @@ its own process for each server set-up and measures, in one run:
    batch size and `--batch-timeout-micros`). Then the `search_batchable`
    signature alone, in-process with no server, by batch size, with as many
    calls side by side as cores (`signature_alone`): what batching could
-   gain at most, with either thread setting. The three server set-ups are
-   measured in `--rounds` (2: in order, then in reverse), each cell pooling
+   gain at most, with either thread setting, and with one thread from an
+   export without the encoding chunks (`--encoding-chunk-size 0`). The
+   three server set-ups are measured in `--rounds` (2: in order, then in
+   reverse), each cell pooling
    its rounds, so that the machine's drift over the run weighs on all alike;
    one client's latency, off and on, is measured again with both servers
    running and their cells alternating (`one_client_side_by_side`: the

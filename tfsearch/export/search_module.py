@@ -14,8 +14,9 @@ DEFAULT_MAX_K = 100
 DEFAULT_K = 10
 DEFAULT_DIVERSITY = 0.0
 # Texts per encoder call inside one signature call (`encode_in_length_chunks`):
-# on 2 cores, 16 SciFact queries encode in 112 ms in chunks of 4 against 162 ms
-# padded as one batch (8: 58 against 68 ms); chunks of 2 or 8 gain less.
+# 16 SciFact queries encoded in 106 ms in chunks of 4 against 151 ms padded as
+# one batch (8: 64 against 73 ms), chunks of 2 or 8 gaining less, on a 2-core
+# EPYC with one thread per call (`bench/encoding_chunks.py`).
 DEFAULT_ENCODING_CHUNK_SIZE = 4
 
 
