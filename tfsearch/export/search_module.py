@@ -3,9 +3,9 @@
 import tensorflow as tf
 
 from tfsearch.layers.diversity_reranker import DiversityReranker
+from tfsearch.layers.pseudo_relevance_feedback import PseudoRelevanceFeedback
 from tfsearch.models.batch_encoding import encode_in_length_chunks
 from tfsearch.utils.arguments import check_integer
-from tfsearch.layers.pseudo_relevance_feedback import PseudoRelevanceFeedback
 
 # The defaults of an export, decided here only: `export_search_model`, the
 # command line and `tfsearch serve` (through the export's metadata) use these.

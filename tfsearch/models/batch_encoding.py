@@ -60,11 +60,12 @@ def encode_in_length_chunks(encoder, texts, chunk_size):
     arrives whole (a served request, or requests a server batched
     together): the tokeniser pads a batch to its longest text, and on
     SciFact's queries (22 tokens on average, up to 79) that padding is 1.6x
-    the real tokens at 8 queries and 1.75x at 16 (`bench/encoding_chunks.py`). Here the texts are sorted
-    by length and cut into chunks of `chunk_size`, each padded only to its
-    own longest; the embeddings come back in the input order. A batch of
-    at most `chunk_size` texts is encoded as it is. Each row's embedding is
-    the one it gets on its own, up to float rounding (padding is masked).
+    the real tokens at 8 queries and 1.75x at 16 (`bench/encoding_chunks.py`).
+    Here the texts are sorted by length and cut into chunks of
+    `chunk_size`, each padded only to its own longest; the embeddings come
+    back in the input order. A batch of at most `chunk_size` texts is
+    encoded as it is. Each row's embedding is the one it gets on its own, up
+    to float rounding (padding is masked).
 
     Args:
         encoder: `BertEncoder` (anything with a `tokenizer` giving
