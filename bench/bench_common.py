@@ -206,6 +206,13 @@ def rss_bytes(pid="self"):
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def cpu_seconds(pid="self"):
+    """CPU time a process (this one by default) has used, user and system, in seconds, from /proc (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def run_in_subprocess(script, args, threads, environment=None):
     """Runs a sentence-transformers `script` in its own process (`python -c script JSON_ARGS`), offline.
 

@@ -10,7 +10,10 @@ own process for each server set-up and measures, in one run:
    gRPC: TensorFlow Serving's `PredictionService/Predict` through the
    `tensorflow-serving-api` stub) sending one query (k 10, diversity 0.3)
    at a time for `--seconds`: throughput, p50 and p99 latency, errors (any
-   answer but 200 / OK) and the server's resident memory. Batching off is
+   answer but 200 / OK), the server's resident memory, and the CPU time per
+   request of the server process and of this one, the load generator
+   (`/proc/PID/stat`: on a machine with few cores the two share them, so
+   the client's cost lowers the server's throughput). Batching off is
    `--max-batch-size 0` (each request its own signature call, in a thread
    of its own), with `tfsearch serve`'s thread default (one intra-op
    thread per call on a CPU) and with TensorFlow's
@@ -67,6 +70,7 @@ from bench_common import (  # noqa: E402
     RESULTS,
     SCIFACT,
     calls_side_by_side,
+    cpu_seconds,
     import_tensorflow,
     machine_description,
     percentiles,
@@ -199,11 +203,15 @@ class GrpcClient:
             return False
 
 
-def closed_loop(make_client, clients, seconds, pick_query, call="predict", stop=None, latencies_out=None):
+def closed_loop(make_client, clients, seconds, pick_query, call="predict", stop=None, latencies_out=None,
+                server_pid=None):
     """`clients` threads, each with its own client, calling back to back for `seconds`; the figures.
 
     With `stop` (a `threading.Event`), they call until it is set instead.
     With `latencies_out` (a list), every request's seconds are appended to it.
+    With `server_pid`, the figures add the CPU time per request of the
+    server and of this process (the load generator), counted while the
+    clients call (after they connected).
     """
     latencies = [[] for _ in range(clients)]
     errors = [0] * clients
@@ -232,6 +240,7 @@ def closed_loop(make_client, clients, seconds, pick_query, call="predict", stop=
     for thread in threads:
         thread.start()
     ready.wait()
+    cpu_before = (cpu_seconds(server_pid), cpu_seconds()) if server_pid is not None else None
     start = time.perf_counter()
     stop_at[0] = start + seconds if seconds is not None else None
     go.set()
@@ -241,7 +250,11 @@ def closed_loop(make_client, clients, seconds, pick_query, call="predict", stop=
     flat = [x for per_client in latencies for x in per_client]
     if latencies_out is not None:
         latencies_out.extend(flat)
-    return figures_of(clients, flat, elapsed, sum(errors)), [a for per_client in answers for a in per_client]
+    figures = figures_of(clients, flat, elapsed, sum(errors))
+    if cpu_before is not None:
+        figures["server_cpu_seconds"] = round(cpu_seconds(server_pid) - cpu_before[0], 3)
+        figures["load_generator_cpu_seconds"] = round(cpu_seconds() - cpu_before[1], 3)
+    return figures, [a for per_client in answers for a in per_client]
 
 
 def figures_of(clients, latencies, seconds, errors):
@@ -256,17 +269,26 @@ class PooledCell:
 
     def __init__(self):
         self.latencies, self.seconds, self.errors, self.rounds = [], 0.0, 0, []
+        self.cpu = {"server_cpu_seconds": 0.0, "load_generator_cpu_seconds": 0.0}
 
-    def measure(self, make_client, clients, seconds, pick_query, round_figure):
+    def measure(self, make_client, clients, seconds, pick_query, round_figure, server_pid=None):
         """Runs one round (`closed_loop`), keeps its `round_figure` (a figures key); returns its figures."""
-        figures, _ = closed_loop(make_client, clients, seconds, pick_query, latencies_out=self.latencies)
+        figures, _ = closed_loop(make_client, clients, seconds, pick_query, latencies_out=self.latencies,
+                                 server_pid=server_pid)
         self.seconds += figures["seconds"]
         self.errors += figures["errors"]
         self.rounds.append(figures[round_figure])
+        for key in self.cpu:
+            self.cpu[key] += figures.get(key, 0.0)
         return figures
 
     def figures(self, clients, rounds_key):
-        return {**figures_of(clients, self.latencies, self.seconds, self.errors), rounds_key: self.rounds}
+        """The pooled figures; with CPU counted, the CPU ms per request of the server and the load generator."""
+        figures = {**figures_of(clients, self.latencies, self.seconds, self.errors), rounds_key: self.rounds}
+        if self.cpu["server_cpu_seconds"] and self.latencies:
+            for key, value in self.cpu.items():
+                figures[key.replace("_seconds", "_ms_per_request")] = round(value * 1000 / len(self.latencies), 2)
+        return figures
 
 
 def load_grid(base, queries, seconds, rounds=2):
@@ -293,7 +315,8 @@ def load_grid(base, queries, seconds, rounds=2):
                                        ("grpc", lambda: GrpcClient(server.grpc_port))):
                     for clients in CLIENT_COUNTS:
                         cell = pooled.setdefault((mode, protocol, clients), PooledCell())
-                        figures = cell.measure(make, clients, seconds, pick, "requests_per_second")
+                        figures = cell.measure(make, clients, seconds, pick, "requests_per_second",
+                                               server_pid=server.process.pid)
                         print(f"round {round_number + 1}, batching {mode}, {protocol}, {clients:2d} clients: "
                               f"{figures['requests_per_second']:7.1f} requests/s, p50 {figures['p50_ms']} ms, "
                               f"p99 {figures['p99_ms']} ms, {figures['errors']} errors", flush=True)
