@@ -81,7 +81,7 @@ def cmd_serve(args):
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     finally:
         if grpc_server is not None:
-            grpc_server.stop(grace=5).wait()
+            grpc_server.stop(grace=5)
         service.close()
         store.close()
     return 0

@@ -6,11 +6,18 @@ TensorFlow Serving (`prediction_service_pb2_grpc.PredictionServiceStub`,
 run checked calls through the `SearchService` shared with the REST front
 end: concurrent gRPC and REST searches are batched together, share the
 result cache and are counted in the same metrics.
+
+The server is gRPC's asyncio one (`grpc.aio`), on an event loop (uvloop's,
+as uvicorn's) in a thread of its own: an RPC waiting for its batch holds no
+thread, and a request costs no hand-over between gRPC's polling thread and
+one of a pool of handler threads. TensorProtos are read and written by
+`tensor_protos` rather than `tf.make_ndarray` / `tf.make_tensor_proto`.
 """
 
-import concurrent.futures
+import asyncio
 import logging
 import math
+import threading
 import time
 
 import grpc
@@ -33,11 +40,11 @@ from tfsearch.serving.search_service import (
     Unavailable,
     shown,
 )
+from tfsearch.serving.tensor_protos import flat_values, to_tensor_proto
 
 logger = logging.getLogger("tfsearch.serving")
 
 DEFAULT_GRPC_PORT = 8500  # TensorFlow Serving's
-DEFAULT_GRPC_WORKERS = 32  # handler threads: concurrent requests waiting for their batch
 MAX_MESSAGE_BYTES = 4 << 20  # the largest request accepted (gRPC's own default)
 DEFAULT_SIGNATURE = "serving_default"
 PREDICTION_SERVICE = "/tensorflow.serving.PredictionService/"
@@ -45,11 +52,11 @@ MODEL_SERVICE = "/tensorflow.serving.ModelService/"
 SIGNATURE_DEF_FIELD = "signature_def"  # the one metadata field TensorFlow Serving answers
 
 
-def _answer(metrics, method, handler, request, context, empty):
-    """`handler(request)`, with errors as gRPC statuses and the RPC counted in `metrics` under `method`."""
+async def _answer(metrics, method, handler, request, context, empty):
+    """`await handler(request)`, with errors as gRPC statuses and the RPC counted in `metrics` under `method`."""
     start, code = time.perf_counter(), grpc.StatusCode.OK
     try:
-        return handler(request)
+        return await handler(request)
     except NotFound as e:
         code, message = grpc.StatusCode.NOT_FOUND, str(e)
     except Unavailable as e:
@@ -85,7 +92,8 @@ def _input_specs(loaded, signature_name):
 
 
 def _array(alias, proto, dtype, rank):
-    """A request's TensorProto as NumPy (strings as a list of str), checked against the signature's input."""
+    """A request's TensorProto as Python values (a scalar or a list; strings as str), checked against the
+    signature's input."""
     try:
         given = tf.as_dtype(proto.dtype) if proto.dtype else None
     except TypeError:  # not a DataType
@@ -101,14 +109,21 @@ def _array(alias, proto, dtype, rank):
                          f"got shape {dims}")
     if any(d < 0 for d in dims) or math.prod(dims) > MAX_BATCH:  # before anything is allocated
         raise BadRequest(f"input `{alias}` must hold at most {MAX_BATCH} values, got shape {dims}")
-    array = tf.make_ndarray(proto)
-    if dtype != tf.string:
-        return array.item() if array.ndim == 0 else array.tolist()
+    if len(dims) > 1:  # not a search's input: TensorFlow's reading, nested lists
+        values = tf.make_ndarray(proto).tolist()
+        return values if dtype != tf.string else _decoded(alias, values)
+    values = flat_values(proto, dtype, math.prod(dims))
+    if dtype == tf.string:
+        values = _decoded(alias, values)
+    return values[0] if not dims else values
+
+
+def _decoded(alias, values):
+    """`values` (bytes, nested lists of them) as str; BadRequest for invalid UTF-8."""
     try:
-        texts = [value.decode("utf-8") for value in array.reshape(-1)]
+        return [_decoded(alias, v) if isinstance(v, list) else v.decode("utf-8") for v in values]
     except UnicodeDecodeError:
         raise BadRequest(f"input `{alias}` must hold valid UTF-8 strings") from None
-    return texts[0] if array.ndim == 0 else texts
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -130,15 +145,15 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, service, model_name):
         self.service, self.model_name = service, model_name
 
-    def Predict(self, request, context):  # noqa: N802 (the proto's names)
-        return _answer(self.service.metrics, PREDICTION_SERVICE + "Predict", self._predict, request, context,
-                       predict_pb2.PredictResponse())
+    async def Predict(self, request, context):  # noqa: N802 (the proto's names)
+        return await _answer(self.service.metrics, PREDICTION_SERVICE + "Predict", self._predict, request, context,
+                             predict_pb2.PredictResponse())
 
-    def GetModelMetadata(self, request, context):  # noqa: N802
-        return _answer(self.service.metrics, PREDICTION_SERVICE + "GetModelMetadata", self._metadata, request,
-                       context, get_model_metadata_pb2.GetModelMetadataResponse())
+    async def GetModelMetadata(self, request, context):  # noqa: N802
+        return await _answer(self.service.metrics, PREDICTION_SERVICE + "GetModelMetadata", self._metadata,
+                             request, context, get_model_metadata_pb2.GetModelMetadataResponse())
 
-    def _predict(self, request):
+    async def _predict(self, request):
         loaded = self.service.store.current
         _served_version(loaded, self.model_name, request.model_spec)
         signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
@@ -159,7 +174,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         texts = values.pop(text_input)
         call = PredictCall.checked(loaded, signature_name, [texts] if isinstance(texts, str) else texts,
                                    values.get("k"), values.get("diversity"))
-        version, outputs = self.service.predict_blocking(call)
+        version, outputs = await self.service.predict(call)
         wanted = list(request.output_filter) or list(outputs)
         missing = [alias for alias in wanted if alias not in outputs]
         if missing:
@@ -170,10 +185,10 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         response.model_spec.version.value = version.version
         response.model_spec.signature_name = signature_name
         for alias in wanted:
-            response.outputs[alias].CopyFrom(tf.make_tensor_proto(outputs[alias]))
+            response.outputs[alias].CopyFrom(to_tensor_proto(outputs[alias]))
         return response
 
-    def _metadata(self, request):
+    async def _metadata(self, request):
         loaded = self.service.store.current
         _served_version(loaded, self.model_name, request.model_spec)
         fields = list(request.metadata_field)
@@ -206,11 +221,11 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, service, model_name):
         self.service, self.model_name = service, model_name
 
-    def GetModelStatus(self, request, context):  # noqa: N802
-        return _answer(self.service.metrics, MODEL_SERVICE + "GetModelStatus", self._status, request, context,
-                       get_model_status_pb2.GetModelStatusResponse())
+    async def GetModelStatus(self, request, context):  # noqa: N802
+        return await _answer(self.service.metrics, MODEL_SERVICE + "GetModelStatus", self._status, request,
+                             context, get_model_status_pb2.GetModelStatusResponse())
 
-    def _status(self, request):
+    async def _status(self, request):
         store, spec = self.service.store, request.model_spec
         if spec.name != self.model_name:
             raise NotFound(f"Could not find any versions of model {shown(spec.name)}; this server serves "
@@ -237,15 +252,78 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
-def start_grpc_server(service, model_name, port=DEFAULT_GRPC_PORT, host="127.0.0.1", max_workers=DEFAULT_GRPC_WORKERS,
+def _new_event_loop():
+    """uvloop's event loop where it is installed (as `setup.py` asks, but on Windows), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+class GrpcServer:
+    """A running `grpc.aio` server, on an event loop in a thread of its own (`start_grpc_server` makes it).
+
+    Attributes:
+        port: int, the port bound.
+    """
+
+    def __init__(self, service, model_name, address, max_message_bytes):
+        self._loop = _new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="tfsearch-grpc", daemon=True)
+        self._thread.start()
+        try:
+            self._server, self.port = self._run(self._start(service, model_name, address, max_message_bytes))
+        except BaseException:
+            self._close_loop()
+            raise
+
+    def stop(self, grace=None):
+        """Stops serving: RPCs under way get `grace` seconds (None: none) to finish; returns once stopped.
+
+        Calling it again does nothing.
+        """
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        self._run(server.stop(grace))
+        self._close_loop()
+
+    def _run(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def _close_loop(self):
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    @staticmethod
+    async def _start(service, model_name, address, max_message_bytes):
+        server = grpc.aio.server(options=[("grpc.max_receive_message_length", max_message_bytes),
+                                          ("grpc.so_reuseport", 0)])  # a port in use is an error, not shared
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionServicer(service, model_name), server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(service, model_name), server)
+        try:
+            bound = server.add_insecure_port(address)
+        except RuntimeError as e:
+            raise OSError(f"could not bind gRPC to {address} (is the port in use?): {e}") from None
+        if not bound:
+            raise OSError(f"could not bind gRPC to {address} (is the port in use?)")
+        await server.start()
+        return server, bound
+
+
+def start_grpc_server(service, model_name, port=DEFAULT_GRPC_PORT, host="127.0.0.1",
                       max_message_bytes=MAX_MESSAGE_BYTES):
     """Starts TensorFlow Serving's gRPC API (`PredictionService`, `ModelService`) over `service`.
 
-    Sync gRPC: each RPC runs in one of `max_workers` threads, which waits for
-    `service.predict_blocking` (so concurrent RPCs join the REST requests'
-    batches). Requests over `max_message_bytes` are refused by gRPC
-    (`RESOURCE_EXHAUSTED`). Each RPC is counted in `service.metrics` under
-    method `GRPC` and its full method name.
+    gRPC's asyncio server, on an event loop in a thread of its own: each
+    `Predict` awaits `service.predict` (so concurrent RPCs join the REST
+    requests' batches) without holding a thread. Requests over
+    `max_message_bytes` are refused by gRPC (`RESOURCE_EXHAUSTED`). Each RPC
+    is counted in `service.metrics` under method `GRPC` and its full method
+    name.
 
     Args:
         service: the `SearchService` (shared with `create_app(...,
@@ -253,11 +331,10 @@ def start_grpc_server(service, model_name, port=DEFAULT_GRPC_PORT, host="127.0.0
         model_name: the name clients give in `model_spec.name`.
         port: int, the port; 0 picks a free one.
         host: the address to bind (default: 127.0.0.1, local clients only).
-        max_workers: int, the handler threads.
         max_message_bytes: int, the largest request accepted.
 
     Returns:
-        The started `grpc.Server`; its `port` attribute is the port bound.
+        The started `GrpcServer`; its `port` attribute is the port bound.
         Stop it with `server.stop(grace_seconds)`.
 
     Raises:
@@ -275,18 +352,5 @@ def start_grpc_server(service, model_name, port=DEFAULT_GRPC_PORT, host="127.0.0
     server.stop(grace=5)
     ```
     """
-    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers, thread_name_prefix="tfsearch-grpc"),
-                         options=[("grpc.max_receive_message_length", max_message_bytes),
-                                  ("grpc.so_reuseport", 0)])  # a port in use is an error, not shared
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(service, model_name), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(service, model_name), server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    try:
-        bound = server.add_insecure_port(address)
-    except RuntimeError as e:
-        raise OSError(f"could not bind gRPC to {address} (is the port in use?): {e}") from None
-    if not bound:
-        raise OSError(f"could not bind gRPC to {address} (is the port in use?)")
-    server.start()
-    server.port = bound
-    return server
+    return GrpcServer(service, model_name, address, max_message_bytes)
