@@ -2,11 +2,12 @@
 
 `tf.make_tensor_proto` and `tf.make_ndarray` handle every dtype and every
 way a TensorProto may hold its values; for the few a search request and its
-answer use, building the proto directly costs a tenth: about 15 against
-55 microseconds for a search's three outputs, 5 against 45 for its three
-inputs, on the 2-core EPYC of `docs/benchmarks.md` (a share of what the
-gRPC front end adds per request over the REST one). Anything else goes
-through TensorFlow's functions, so the result is always theirs.
+answer use, building the proto directly costs a fifth or less: a one-query
+search's three outputs 8.6 against 45 microseconds, its three inputs 3.8
+against 30 (`python bench/tensor_protos.py` on the 2-core EPYC of
+`docs/benchmarks.md`), a share of what the gRPC front end adds per request
+over the REST one. Anything else goes through TensorFlow's functions, so
+the result is always theirs.
 """
 
 import numpy as np
