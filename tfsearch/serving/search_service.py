@@ -143,7 +143,7 @@ class SearchService:
     from any front end become one signature call of up to `max_batch_size`
     queries. With a cache, each query of a search is looked up first and only
     the misses are computed. Every TensorFlow call runs in a worker thread:
-    the caller (an event loop, a gRPC handler thread) only waits.
+    the caller (the REST or the gRPC event loop) only waits.
 
     Args:
         store: the `ModelStore` serving the versions.
@@ -226,11 +226,11 @@ class SearchService:
         return self._calls.submit(self._call_signature, call.loaded, call.signature_name, inputs)
 
     def predict_blocking(self, call):
-        """`submit(call)`'s result, waiting in this thread (gRPC handlers)."""
+        """`submit(call)`'s result, waiting in this thread (a caller without an event loop)."""
         return _unwrap(self.submit(call))
 
     async def predict(self, call):
-        """`submit(call)`'s result, awaited without blocking the event loop (FastAPI)."""
+        """`submit(call)`'s result, awaited without blocking the event loop (the REST and gRPC front ends)."""
         try:
             return await asyncio.wrap_future(self.submit(call))
         except ValueError as e:
