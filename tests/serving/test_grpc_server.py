@@ -201,6 +201,24 @@ def test_a_request_over_the_message_limit_is_refused(served):
         server.stop(None)
 
 
+def test_stop_frees_the_port_and_its_thread_and_a_second_stop_does_nothing(served):
+    from tfsearch.serving.grpc_server import start_grpc_server
+
+    def loop_threads():  # other servers' (a module fixture's) may be running too
+        return {thread for thread in threading.enumerate() if thread.name == "tfsearch-grpc"}
+
+    before = loop_threads()
+    server = start_grpc_server(served[1].state.service, "tiny", port=0)
+    assert len(loop_threads() - before) == 1
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        grpc.channel_ready_future(channel).result(timeout=30)  # serving
+    server.stop(None)
+    assert loop_threads() == before
+    server.stop(None)
+    again = start_grpc_server(served[1].state.service, "tiny", port=server.port)  # the port is free again
+    again.stop(None)
+
+
 class BrokenVersion:
     """The served version, whose signature calls fail (a bug, not the request's fault)."""
 

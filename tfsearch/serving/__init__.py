@@ -5,8 +5,8 @@ Imported lazily: the server's modules load FastAPI and TensorFlow.
 
 from tfsearch.utils.lazy_exports import lazy_exports
 
-__all__ = ["BadRequest", "GrpcServer", "LoadedVersion", "ModelServicer", "ModelStore", "PredictionServicer", "RequestBatcher",
-           "SavedModelSession", "SessionSignature", "create_app", "start_grpc_server"]
+__all__ = ["BadRequest", "GrpcServer", "LoadedVersion", "ModelServicer", "ModelStore", "PredictionServicer",
+           "RequestBatcher", "SavedModelSession", "SessionSignature", "create_app", "start_grpc_server"]
 
 __getattr__, __dir__ = lazy_exports(__name__, __all__, {
     "tfsearch.serving.app": ("BadRequest", "create_app"),
