@@ -88,6 +88,29 @@ def test_versions_count_up_and_k_is_checked(encoder, embeddings, tmp_path):
     info = json.loads((second / "tfsearch_export.json").read_text())
     assert info["flavour"] == "brute_force" and info["max_k"] == 2
     assert info["encoding_chunk_size"] == DEFAULT_ENCODING_CHUNK_SIZE
+    assert info["precision"] == "float32"
+
+
+def test_a_mixed_precision_encoder_is_exported_with_its_weights_in_bfloat16(tmp_path):
+    from tfsearch.models.bert_encoder import BertEncoder
+
+    path = make_tiny_encoder().save_to_directory(tmp_path / "encoder")
+    mixed = BertEncoder.from_pretrained(str(path), dtype="mixed_bfloat16")
+    index = BruteForceIndex(k=3).index(mixed(tf.constant(DOCS)).numpy(), IDS)
+    version_dir, _ = export_search_model(mixed, index, tmp_path / "m", num_candidates=6, max_k=5)
+    assert json.loads((version_dir / "tfsearch_export.json").read_text())["precision"] == "bfloat16"
+    # The SavedModel stores the backbone's weights cast once (no float32 copy to cast on every call).
+    stored = tf.train.load_checkpoint(str(version_dir / "variables" / "variables")).get_variable_to_dtype_map()
+    encoder_weights = [dtype for name, dtype in stored.items() if name.startswith("query_encoder/")]
+    assert encoder_weights and set(encoder_weights) == {tf.bfloat16}
+    # It answers as the encoder's inference copy does in-process (to bfloat16's rounding: the export
+    # encodes in length-sorted chunks, which sums in another order).
+    served = mixed.inference_copy()
+    model = tf.saved_model.load(str(version_dir))
+    encoded = model.signatures["encode_query"](queries=tf.constant(QUERIES))["embeddings"].numpy()
+    np.testing.assert_allclose(encoded, served(tf.constant(QUERIES)).numpy(), atol=1e-3)
+    out = model.signatures["search"](queries=tf.constant(QUERIES), k=tf.constant(3), diversity=tf.constant(0.0))
+    assert out["ids"].numpy().astype(str).tolist() == index.search(served(tf.constant(QUERIES)).numpy(), k=3)[1]
 
 
 def test_k_and_diversity_are_optional_inputs_with_stored_defaults(encoder, embeddings, tmp_path):

@@ -139,3 +139,25 @@ def test_dtype_auto_picking_float32_overrides_a_bfloat16_save(tmp_path, monkeypa
 def test_unknown_dtype_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"`dtype` must be one of 'auto', None, .*got 'bf16'"):
         BertEncoder.from_pretrained(str(tmp_path), dtype="bf16")
+
+
+def test_inference_copy_stores_a_mixed_precision_encoders_weights_in_bfloat16(tmp_path):
+    path = make_tiny_encoder(projection_dim=4).save_to_directory(tmp_path / "model")
+    mixed = BertEncoder.from_pretrained(str(path), dtype="mixed_bfloat16")
+    copy = mixed.inference_copy()
+    assert copy is not mixed
+    assert mixed.backbone.variable_dtype == "float32"  # the original is left as it was, for training
+    assert (copy.backbone.compute_dtype, copy.backbone.variable_dtype) == ("bfloat16", "bfloat16")
+    assert {w.dtype for w in copy.backbone.weights} == {tf.bfloat16}
+    assert copy.projection.kernel.dtype == tf.float32  # the head was float32 and stays so
+    # Each weight rounded to bfloat16 once, as the mixed encoder rounds it on every call; the layer
+    # normalisations then compute in bfloat16 too, so the embeddings agree to bfloat16's precision.
+    np.testing.assert_allclose(copy(tf.constant(TEXTS)).numpy(), mixed(tf.constant(TEXTS)).numpy(), atol=0.03)
+    assert copy.backbone.dtype_policy.name == "bfloat16"
+    config, copy_config = mixed.get_config(), copy.get_config()
+    for c in (config, copy_config):
+        c["backbone"]["config"].pop("dtype")
+    assert copy_config == config  # the same encoder but for the backbone's policy
+
+def test_inference_copy_of_a_float32_encoder_is_the_encoder(tiny_encoder):
+    assert tiny_encoder.inference_copy() is tiny_encoder

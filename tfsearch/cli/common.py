@@ -89,11 +89,13 @@ def load_document_encoder(model, sequence_length=None, bf16=False, precision=Non
                         announce=False)
 
 
-def index_and_encoder(index_path, model=None):
+def index_and_encoder(index_path, model=None, precision=None):
     """`(built, model, encoder, index)`: an index folder with the encoder it was built with (or `model`, checked).
 
     `built` is the metadata the index was saved with (`model`, `max_length`,
-    `data`, ...). The folder is checked before any model is loaded.
+    `data`, ...). The folder is checked before any model is loaded. The
+    encoder computes in `precision` (a `--precision` value; None: the
+    checkpoint's own).
     """
     from tfsearch.index.index_building import load_index
     from tfsearch.index.index_files import read_index_meta
@@ -101,7 +103,7 @@ def index_and_encoder(index_path, model=None):
 
     built = read_index_meta(index_path).get("metadata", {})
     model = model if model is not None else built.get("model")
-    encoder = load_encoder(model, built.get("max_length"))
+    encoder = load_encoder(model, built.get("max_length"), precision=precision)
     index, _ = load_index(index_path, encoder_fingerprint=model_fingerprint(encoder))
     return built, model, encoder, index
 

@@ -1,15 +1,15 @@
 """`tfsearch export`: write the next SavedModel version of an index for TensorFlow Serving."""
 
 from tfsearch.cli.arg_types import non_negative_int, positive_int, unit_interval
-from tfsearch.cli.common import corpus_titles, index_and_encoder, load_document_encoder
+from tfsearch.cli.common import PRECISIONS, corpus_titles, index_and_encoder, load_document_encoder
 
 
 def cmd_export(args):
     from tfsearch.export import export_search_model
     from tfsearch.index.index_building import exportable_index
 
-    built, model, encoder, index = index_and_encoder(args.index, args.model)
-    document_encoder = load_document_encoder(model, built.get("max_length"))
+    built, model, encoder, index = index_and_encoder(args.index, args.model, precision=args.precision)
+    document_encoder = load_document_encoder(model, built.get("max_length"), precision=args.precision)
     index = exportable_index(index)
     # Flags left unset keep the export's own defaults (`tfsearch.export`).
     given = {name: getattr(args, flag) for name, flag in (("num_candidates", "candidates"), ("max_k", "max_k"),
@@ -24,7 +24,7 @@ def cmd_export(args):
                   "encoder_fingerprint": built.get("encoder_fingerprint")}, titles=corpus_titles(built.get("data"), text_chars=80)
         or None, prf_documents=args.prf_documents, **given)
     flavour = "brute_force" if not audit["scann"] else "scann"
-    print(f"Wrote {version_dir} ({flavour}; signatures serving_default = search, encode_query, encode_document, "
+    print(f"Wrote {version_dir} ({flavour}, {encoder.backbone.compute_dtype} encoder; signatures serving_default = search, encode_query, encode_document, "
           "search_embeddings)")
     if args.prf_documents:
         beta = "" if args.prf_beta is None else f" (beta {args.prf_beta})"
@@ -49,6 +49,12 @@ def add_parser(subparsers):
     p.add_argument("--index", required=True, help="index folder (`tfsearch index build`); its backend is the flavour")
     p.add_argument("--output", required=True, help="model base path, e.g. saved_models/scifact")
     p.add_argument("--model", help="encoder (default: the one the index was built with)")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="the encoder's compute precision inside the SavedModel: float32 runs at full speed on any "
+                        "machine; bfloat16 runs faster where bfloat16 is native (CPUs with AVX512-BF16 or "
+                        "AMX-BF16, recent GPUs, TPUs) and slower elsewhere; auto picks for the processor of the "
+                        "machine exporting, so export on (or for) the serving machine (default: the checkpoint's "
+                        "own, float32)")
     p.add_argument("--method", choices=["mmr", "dpp"], default="mmr", help="re-ranking method (default: mmr)")
     p.add_argument("--candidates", type=positive_int, help="candidates re-ranked (default: 100)")
     p.add_argument("--max-k", type=positive_int, help="largest k a request may ask for (default: 100)")

@@ -260,7 +260,9 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
 
     Args:
         query_encoder, document_encoder: `BertEncoder`s (the document one
-            defaults to the query one).
+            defaults to the query one). A mixed-precision one is exported as
+            its `inference_copy()`, its weights stored in bfloat16
+            (`precision` in `tfsearch_export.json`).
         index: built `BruteForceIndex` or `ScannIndex` (of a loaded one:
             `tfsearch.index.exportable_index`).
         base_path: the model's folder (TensorFlow Serving's `--model_base_path`).
@@ -296,7 +298,11 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
     Raises:
         ExportAuditError: the graph holds ops outside the flavour's runtime.
     """
-    document_encoder = document_encoder or query_encoder
+    # A mixed-precision encoder is exported with its weights cast once (`BertEncoder.inference_copy`).
+    served_query_encoder = _inference_copy(query_encoder)
+    document_encoder = (served_query_encoder if document_encoder is None or document_encoder is query_encoder
+                        else _inference_copy(document_encoder))
+    query_encoder = served_query_encoder
     del document_embeddings  # the index provides its rows
     batching_text = batching_parameters_text(batching_parameters)  # a bad setting fails before any work
     if warmup_signature not in WARMUP_SIGNATURES:
@@ -330,6 +336,7 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
             "defaults": {"k": module.default_k, "diversity": module.default_diversity},
             "prf_documents": module.prf_documents, "prf_beta": module.prf_beta if module.prf_documents else None,
             "encoding_chunk_size": module.encoding_chunk_size,
+            "precision": _compute_dtype(query_encoder),
             "num_documents": index.num_documents, "embedding_dim": query_encoder.embedding_dim,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "metadata": metadata or {},
@@ -342,6 +349,17 @@ def export_search_model(query_encoder, index, base_path, document_encoder=None, 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return base / str(version), audit
+
+
+def _compute_dtype(encoder):
+    """The dtype the encoder computes in (`"float32"`, `"bfloat16"`), or None where it does not say."""
+    backbone = getattr(encoder, "backbone", None)
+    return getattr(backbone, "compute_dtype", getattr(encoder, "compute_dtype", None))
+
+
+def _inference_copy(encoder):
+    """`encoder.inference_copy()` where the encoder has one (`BertEncoder`), else the encoder itself."""
+    return encoder.inference_copy() if hasattr(encoder, "inference_copy") else encoder
 
 
 def _publish(tmp, base):
