@@ -2,8 +2,10 @@
 
 Builds (once; cached in bench/.cache/serve) the exact SciFact index with the
 pretrained model, exports it afresh (so that the run measures the graph the
-code makes now: `export` in the result), then starts `tfsearch serve` in its
-own process for each server set-up and measures, in one run:
+code makes now: `export` in the result) at `--precision` (default auto:
+bfloat16 where the processor has it natively, float32 elsewhere), then starts
+`tfsearch serve` in its own process for each server set-up and measures, in
+one run:
 
 1. **Batching off and on, REST and gRPC, 1, 4 and 16 clients**: each client
    is one keep-alive connection (REST: `POST /v1/models/scifact:predict`;
@@ -17,8 +19,10 @@ own process for each server set-up and measures, in one run:
    `--max-batch-size 0` (each request its own signature call, in a thread
    of its own), with `tfsearch serve`'s thread default (one intra-op
    thread per call on a CPU) and with TensorFlow's
-   (`--tensorflow-intra-op-parallelism 0`, TensorFlow Serving's default);
-   on is `tfsearch serve`'s default (the export's `batching_params.pbtxt`
+   (`--tensorflow-intra-op-parallelism 0`, TensorFlow Serving's default),
+   and, where the export is not float32, with a float32 export too
+   (`off_float32_export`, one intra-op thread), whose answers the export's
+   are compared with (`precision`: embedding cosine, top-10 overlap); on is `tfsearch serve`'s default (the export's `batching_params.pbtxt`
    batch size and `--batch-timeout-micros`). Then the `search_batchable`
    signature alone, in-process with no server, by batch size, with as many
    calls side by side as cores (`signature_alone`): what batching could
@@ -44,7 +48,7 @@ own process for each server set-up and measures, in one run:
 Writes `bench/results/serve.json` (atomically); `docs/benchmarks.md` quotes it.
 
 Usage:
-    python bench/serve.py [--seconds 8] [--rounds 2] [--data ../shared/data/scifact]
+    python bench/serve.py [--seconds 8] [--rounds 2] [--precision auto] [--data ../shared/data/scifact]
 """
 
 import argparse
@@ -89,6 +93,9 @@ LOAD_MODES = {  # `tfsearch serve`'s flags for each server set-up of part 1
     "off_tensorflow_threads": ("--max-batch-size", "0", "--tensorflow-intra-op-parallelism", "0"),
     "on": (),
 }
+# Where the export computes in bfloat16, batching off is measured on a float32 export as well (one intra-op
+# thread): a lone query is not slowed by bfloat16's weight layout there, so the best batching-off figure counts.
+FLOAT32_MODE = "off_float32_export"
 K, DIVERSITY = 10, 0.3
 
 
@@ -291,8 +298,11 @@ class PooledCell:
         return figures
 
 
-def load_grid(base, queries, seconds, rounds=2):
-    """Part 1: `{"off"|"off_tensorflow_threads"|"on": {"rest"|"grpc": {clients: figures}}}`, memory.
+def load_grid(bases, queries, seconds, rounds=2):
+    """Part 1: `{"off"|"off_tensorflow_threads"|"on"|...: {"rest"|"grpc": {clients: figures}}}`, memory.
+
+    `bases` maps each set-up (a `LOAD_MODES` key, or `FLOAT32_MODE`) to the
+    model base path its server serves.
 
     The set-ups are measured in `rounds`, in order and then in reverse
     (off, off with TensorFlow's threads, on, on, ..., off), each round with a
@@ -305,9 +315,9 @@ def load_grid(base, queries, seconds, rounds=2):
     pooled, memory = {}, {}
     pick = lambda rng: rng.choice(queries)  # noqa: E731
     for round_number in range(rounds):
-        order = list(LOAD_MODES.items())
-        for mode, flags in order if round_number % 2 == 0 else order[::-1]:
-            server = Server(base, *flags)
+        order = list(bases)
+        for mode in order if round_number % 2 == 0 else order[::-1]:
+            server = Server(bases[mode], *LOAD_MODES.get(mode, LOAD_MODES["off"]))
             try:
                 server.warm_up(pick)
                 memory.setdefault(mode, {"before_bytes": server.rss()})
@@ -491,6 +501,48 @@ def _signature_alone_child(base, intra_op_threads, seconds, concurrency, data):
                       "batching_gain": round(best["queries_per_second"] / rows[0]["queries_per_second"], 2)}))
 
 
+def precision_agreement(base, float32_base):
+    """How close the export's answers stay to a float32 export's, on every SciFact query (in a child process).
+
+    Returns:
+        `{"precision", "queries", "embedding_cosine": {"min", "mean"},
+        "top10_overlap": {"diversity 0.0", "diversity 0.3"}}`: the cosine
+        between the two exports' `encode_query` embeddings, and the mean share
+        of the float32 export's top 10 (`search_batchable`) that the export
+        returns too.
+    """
+    command = [sys.executable, str(pathlib.Path(__file__).resolve()), "--agreement-child", str(base),
+               str(float32_base)]
+    done = subprocess.run(command, cwd=REPO, check=True, capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _agreement_child(base, float32_base, data):
+    import_tensorflow(0)
+    from tfsearch.serving.saved_model_session import SavedModelSession
+
+    queries = [json.loads(line)["text"] for line in open(pathlib.Path(data) / "queries.jsonl", encoding="utf-8")]
+    models = [SavedModelSession(latest_version(folder)) for folder in (base, float32_base)]
+    step = 64
+    embeddings = [np.concatenate([model.signatures["encode_query"](queries=queries[i:i + step])["embeddings"]
+                                  for i in range(0, len(queries), step)]) for model in models]
+    cosine = np.sum(embeddings[0] * embeddings[1], axis=1) / (
+        np.linalg.norm(embeddings[0], axis=1) * np.linalg.norm(embeddings[1], axis=1))
+    overlap = {}
+    for diversity in (0.0, DIVERSITY):
+        ids = [np.concatenate([model.signatures["search_batchable"](
+            queries=queries[i:i + step], k=np.full(len(queries[i:i + step]), K, np.int32),
+            diversity=np.full(len(queries[i:i + step]), diversity, np.float32))["ids"][:, :K]
+            for i in range(0, len(queries), step)]) for model in models]
+        overlap[f"diversity {diversity}"] = round(float(np.mean(
+            [len(set(a) & set(b)) / K for a, b in zip(ids[0], ids[1])])), 4)
+    info = json.loads((latest_version(base) / "tfsearch_export.json").read_text())
+    print(json.dumps({"precision": info.get("precision"), "queries": len(queries),
+                      "embedding_cosine": {"min": round(float(cosine.min()), 6), "mean": round(float(cosine.mean()), 6)},
+                      "top10_overlap": overlap}))
+
+
 def python_objects_per_version(base):
     """Python objects a loaded SciFact version holds: as `tfsearch serve` loads it, and by `tf.saved_model.load`.
 
@@ -554,8 +606,11 @@ def main(argv=None):
                         help="rounds of part 1, its set-ups in order then in reverse (drift weighs on all alike)")
     parser.add_argument("--zipf", type=float, default=1.0, help="popularity exponent of the cache workload")
     parser.add_argument("--output", default=str(RESULTS / "serve.json"))
+    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+                        help="the export's `tfsearch export --precision` (default: auto, bfloat16 where native)")
     parser.add_argument("--signature-alone", metavar="BASE", help=argparse.SUPPRESS)  # the child of signature_alone
     parser.add_argument("--objects-child", metavar="BASE", help=argparse.SUPPRESS)  # python_objects_per_version's
+    parser.add_argument("--agreement-child", nargs=2, metavar="BASE", help=argparse.SUPPRESS)  # precision_agreement's
     parser.add_argument("--intra-op-threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--cores", type=int, default=os.cpu_count(),
@@ -563,6 +618,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.objects_child:
         return _objects_child(args.objects_child)
+    if args.agreement_child:
+        return _agreement_child(*args.agreement_child, args.data)
     if args.signature_alone:
         return _signature_alone_child(args.signature_alone, args.intra_op_threads, args.seconds, args.concurrency,
                                       args.data)
@@ -570,15 +627,26 @@ def main(argv=None):
     index, base = SERVE_CACHE / "index", SERVE_CACHE / "saved_models" / MODEL
     if not (index / "index.json").is_file():
         tfsearch("index", "build", "--data", args.data, "--output", str(index), "--no-progress", "--overwrite")
-    # Exported afresh (about a minute) so that the run measures the graph the code makes now;
-    # and once more with the encoding chunks off, to measure the signature alone without them.
+    # Exported afresh (about a minute each) so that the run measures the graph the code makes now; once more
+    # with the encoding chunks off, to measure the signature alone without them; and in float32 (another
+    # folder: its model name is the base path's last part), where the export is not.
     unchunked = SERVE_CACHE / "saved_models" / f"{MODEL}_encoding_chunks_off"
-    for folder, flags in ((base, ()), (unchunked, ("--encoding-chunk-size", "0"))):
+    float32_base = SERVE_CACHE / "saved_models_float32" / MODEL
+    for folder, flags in ((base, ("--precision", args.precision)),
+                          (unchunked, ("--precision", args.precision, "--encoding-chunk-size", "0"))):
         shutil.rmtree(folder, ignore_errors=True)
         tfsearch("export", "--index", str(index), "--output", str(folder), *flags)
     export_settings = {key: value for key, value in
                        json.loads((latest_version(base) / "tfsearch_export.json").read_text()).items()
-                       if key in ("flavour", "method", "num_candidates", "max_k", "defaults", "encoding_chunk_size")}
+                       if key in ("flavour", "method", "num_candidates", "max_k", "defaults", "encoding_chunk_size",
+                                  "precision")}
+    bases = {mode: base for mode in LOAD_MODES}
+    agreement = None
+    if export_settings["precision"] != "float32":
+        shutil.rmtree(float32_base, ignore_errors=True)
+        tfsearch("export", "--index", str(index), "--output", str(float32_base), "--precision", "float32")
+        bases = {"off": base, "off_tensorflow_threads": base, FLOAT32_MODE: float32_base, "on": base}
+        agreement = precision_agreement(base, float32_base)
     queries, seen = [], set()
     with open(pathlib.Path(args.data) / "queries.jsonl", encoding="utf-8") as f:
         for line in f:
@@ -587,7 +655,7 @@ def main(argv=None):
                 seen.add(text)
                 queries.append(text)
 
-    grid, memory = load_grid(base, queries, args.seconds, args.rounds)
+    grid, memory = load_grid(bases, queries, args.seconds, args.rounds)
     one_client = one_client_side_by_side(base, queries, args.seconds / 2)
     alone = {"one_intra_op_thread": signature_alone(base, 1, seconds=args.seconds / 2, concurrency=args.cores),
              "tensorflow_threads": signature_alone(base, 0, seconds=args.seconds / 2, concurrency=args.cores),
@@ -610,6 +678,9 @@ def main(argv=None):
         "grpc_16_clients_throughput_on_over_off": gain("grpc", off),
         "rest_16_clients_throughput_on_over_off_tensorflow_threads": gain("rest", off_tf),
         "grpc_16_clients_throughput_on_over_off_tensorflow_threads": gain("grpc", off_tf),
+        **({"rest_16_clients_throughput_on_over_off_float32_export": gain("rest", grid[FLOAT32_MODE]),
+            "grpc_16_clients_throughput_on_over_off_float32_export": gain("grpc", grid[FLOAT32_MODE])}
+           if FLOAT32_MODE in grid else {}),
         # The most batching could gain: the signature alone, batched against one query per call.
         "signature_alone_batching_gain": alone["one_intra_op_thread"]["batching_gain"],
         "signature_alone_batching_gain_tensorflow_threads": alone["tensorflow_threads"]["batching_gain"],
@@ -623,7 +694,7 @@ def main(argv=None):
         "switch_errors": switching["errors"], "switch_slowest_ms": switching["max_ms"],
     }
     result = {"load": grid, "server_memory": memory, "one_client_side_by_side": one_client,
-              "signature_alone": alone, "cache": cache, "export": export_settings,
+              "signature_alone": alone, "cache": cache, "export": export_settings, "precision": agreement,
               "version_switches": switching,
               "targets": targets, "settings": {"k": K, "diversity": DIVERSITY, "seconds": args.seconds, "rounds": args.rounds},
               "front_end": front_end(),
