@@ -148,7 +148,7 @@ def test_index_build_search_and_evaluate_through_the_index(backend, quantization
     proc = run_in_process(capsys, "export", "--index", str(index), "--output", str(tmp_path / "saved" / "demo"),
                           "--max-k", "20", *prf)
     assert proc.returncode == 0, proc.stderr
-    assert f"Wrote {tmp_path / 'saved' / 'demo' / '1'} ({backend};" in proc.stdout
+    assert f"Wrote {tmp_path / 'saved' / 'demo' / '1'} ({backend}, float32 encoder;" in proc.stdout
     assert ("expands each query with its top 2 documents (beta 0.3)" in proc.stdout) == bool(prf)
     export_info = json.loads((tmp_path / "saved" / "demo" / "1" / "tfsearch_export.json").read_text())
     assert export_info["prf_documents"] == (2 if prf else 0)
@@ -156,10 +156,11 @@ def test_index_build_search_and_evaluate_through_the_index(backend, quantization
     assert (tmp_path / "saved" / "demo" / "1" / "saved_model.pb").is_file()
     assert (tmp_path / "saved" / "demo" / "1" / "batching_params.pbtxt").is_file()
     proc = run_in_process(capsys, "export", "--index", str(index), "--output", str(tmp_path / "saved" / "demo"),
-                          "--max-k", "20", "--for-batching")
+                          "--max-k", "20", "--for-batching", "--precision", "bfloat16")
     assert proc.returncode == 0, proc.stderr
-    assert "signature search_batchable" in proc.stdout
-    assert json.loads((tmp_path / "saved" / "demo" / "2" / "tfsearch_export.json").read_text())["max_k"] == 20
+    assert "signature search_batchable" in proc.stdout and "bfloat16 encoder" in proc.stdout
+    export_info = json.loads((tmp_path / "saved" / "demo" / "2" / "tfsearch_export.json").read_text())
+    assert export_info["max_k"] == 20 and export_info["precision"] == "bfloat16"
 
     proc = run_in_process(capsys, "evaluate", "--data", str(DEMO_DIR), "--model", str(model), "--index", str(index),
                           "--top-k", "20", "--no-progress", "--output", str(tmp_path / "out"))

@@ -107,7 +107,7 @@ def test_build_from_shards_update_and_export(demo_shards, tmp_path, capsys):
     base = tmp_path / "saved" / "demo"
     proc = run_in_process(capsys, "export", "--index", str(tmp_path / "v3"), "--output", str(base), "--max-k", "20")
     assert proc.returncode == 0, proc.stderr
-    assert f"Wrote {base / '1'} (brute_force;" in proc.stdout
+    assert f"Wrote {base / '1'} (brute_force, float32 encoder;" in proc.stdout  # float32 unless --precision
 
 
 def test_partitions_of_the_shards_merge_to_the_whole_index(demo_shards, tmp_path, capsys):

@@ -20,12 +20,11 @@ def cmd_export(args):
         given["warmup_signature"] = "search_batchable"
     version_dir, audit = export_search_model(
         encoder, index, args.output, document_encoder=document_encoder, method=args.method,
-        metadata={"model": model, "index": str(args.index),
-                  "encoder_fingerprint": built.get("encoder_fingerprint")}, titles=corpus_titles(built.get("data"), text_chars=80)
-        or None, prf_documents=args.prf_documents, **given)
+        metadata={"model": model, "index": str(args.index), "encoder_fingerprint": built.get("encoder_fingerprint")},
+        titles=corpus_titles(built.get("data"), text_chars=80) or None, prf_documents=args.prf_documents, **given)
     flavour = "brute_force" if not audit["scann"] else "scann"
-    print(f"Wrote {version_dir} ({flavour}, {encoder.backbone.compute_dtype} encoder; signatures serving_default = search, encode_query, encode_document, "
-          "search_embeddings)")
+    print(f"Wrote {version_dir} ({flavour}, {encoder.backbone.compute_dtype} encoder; signatures serving_default = "
+          "search, encode_query, encode_document, search_embeddings)")
     if args.prf_documents:
         beta = "" if args.prf_beta is None else f" (beta {args.prf_beta})"
         print(f"search expands each query with its top {args.prf_documents} documents{beta} before retrieving the "
