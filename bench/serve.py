@@ -22,7 +22,8 @@ one run:
    (`--tensorflow-intra-op-parallelism 0`, TensorFlow Serving's default),
    and, where the export is not float32, with a float32 export too
    (`off_float32_export`, one intra-op thread), whose answers the export's
-   are compared with (`precision`: embedding cosine, top-10 overlap); on is `tfsearch serve`'s default (the export's `batching_params.pbtxt`
+   are compared with (`precision`: embedding cosine, top-10 overlap); on
+   is `tfsearch serve`'s default (the export's `batching_params.pbtxt`
    batch size and `--batch-timeout-micros`). Then the `search_batchable`
    signature alone, in-process with no server, by batch size, with as many
    calls side by side as cores (`signature_alone`): what batching could
@@ -539,7 +540,8 @@ def _agreement_child(base, float32_base, data):
             [len(set(a) & set(b)) / K for a, b in zip(ids[0], ids[1])])), 4)
     info = json.loads((latest_version(base) / "tfsearch_export.json").read_text())
     print(json.dumps({"precision": info.get("precision"), "queries": len(queries),
-                      "embedding_cosine": {"min": round(float(cosine.min()), 6), "mean": round(float(cosine.mean()), 6)},
+                      "embedding_cosine": {"min": round(float(cosine.min()), 6),
+                                           "mean": round(float(cosine.mean()), 6)},
                       "top10_overlap": overlap}))
 
 
@@ -696,7 +698,8 @@ def main(argv=None):
     result = {"load": grid, "server_memory": memory, "one_client_side_by_side": one_client,
               "signature_alone": alone, "cache": cache, "export": export_settings, "precision": agreement,
               "version_switches": switching,
-              "targets": targets, "settings": {"k": K, "diversity": DIVERSITY, "seconds": args.seconds, "rounds": args.rounds},
+              "targets": targets,
+              "settings": {"k": K, "diversity": DIVERSITY, "seconds": args.seconds, "rounds": args.rounds},
               "front_end": front_end(),
               "documents": 5183, "cpus": os.cpu_count(), "machine": machine_description()}
     write_result(args.output, result)
