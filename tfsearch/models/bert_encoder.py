@@ -121,12 +121,12 @@ class BertEncoder(BuildsByCalling, tf.keras.Model):
         """This encoder with its weights stored in its compute dtype, for inference.
 
         A mixed-precision encoder (`"mixed_bfloat16"`) keeps float32 weights,
-        which training needs, and casts each of them to bfloat16 on every call:
-        for all-MiniLM-L6-v2 about 3 ms of a 13 ms call to encode one query on
-        a CPU, and once per chunk where an export encodes in length-sorted
-        chunks. The copy stores them cast (policy `"bfloat16"`), so a
-        SavedModel of it reads them as they are and is half the size. Its
-        layer normalisations then run in bfloat16 as well; `bench/serve.py`
+        which training needs, and casts each of them to bfloat16 on every call,
+        whatever the call's batch (and once per chunk where an export encodes
+        in length-sorted chunks). The copy stores them cast (policy
+        `"bfloat16"`; `"float16"` for `"mixed_float16"`), so a SavedModel of
+        it reads them as they are, in half the space. Its layer
+        normalisations then run in bfloat16 as well; `bench/serve.py`
         records how close its embeddings and results stay to float32's
         (`precision` in its result). Inference only: the copy is not for
         training.
