@@ -8,10 +8,13 @@ bfloat16 where the processor has it natively, float32 elsewhere), then starts
 one run:
 
 1. **Batching off and on, REST and gRPC, 1, 4 and 16 clients**: each client
-   is one keep-alive connection (REST: `POST /v1/models/scifact:predict`;
-   gRPC: TensorFlow Serving's `PredictionService/Predict` through the
-   `tensorflow-serving-api` stub) sending one query (k 10, diversity 0.3)
-   at a time for `--seconds`: throughput, p50 and p99 latency, errors (any
+   is a thread with a keep-alive connection of its own (REST: `POST
+   /v1/models/scifact:predict`) or a channel of its own (gRPC: TensorFlow
+   Serving's `PredictionService/Predict` through the `tensorflow-serving-api`
+   stub; gRPC's channels to one address share one HTTP/2 connection, its
+   global subchannel pool, as the threads of one client process sharing a
+   channel do) sending one query (k 10, diversity 0.3) at a time for
+   `--seconds`: throughput, p50 and p99 latency, errors (any
    answer but 200 / OK), the server's resident memory, and the CPU time per
    request of the server process and of this one, the load generator
    (`/proc/PID/stat`: on a machine with few cores the two share them, so
@@ -180,7 +183,12 @@ class RestClient:
 
 
 class GrpcClient:
-    """One gRPC channel with TensorFlow Serving's `PredictionService` stub."""
+    """One gRPC channel with TensorFlow Serving's `PredictionService` stub.
+
+    The channels of a process to one address share one HTTP/2 connection
+    (gRPC's global subchannel pool): the RPCs of several clients are
+    streams on it.
+    """
 
     def __init__(self, port):
         import grpc

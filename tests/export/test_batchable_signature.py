@@ -125,6 +125,22 @@ def test_left_out_inputs_take_the_one_element_defaults(loaded, export):
         search(queries=tf.constant(queries[:2]), k=tf.constant([3, 26]), diversity=tf.constant([0.0, 0.0]))
 
 
+def test_an_empty_batch_answers_empty_outputs(loaded):
+    # A request of no queries (TensorFlow Serving passes one on; `tfsearch serve` refuses it first) gets
+    # outputs of no rows, not an error from inside the encoder.
+    none = tf.constant([], tf.string)
+    batchable = loaded.signatures["search_batchable"](queries=none, k=tf.constant([], tf.int32),
+                                                      diversity=tf.constant([], tf.float32))
+    assert {name: value.shape.as_list() for name, value in batchable.items()} == {
+        "ids": [0, MAX_K], "scores": [0, MAX_K], "positions": [0, MAX_K]}
+    search = loaded.signatures["search"](queries=none, k=tf.constant(3), diversity=tf.constant(0.5))
+    assert {name: value.shape.as_list() for name, value in search.items()} == {
+        "ids": [0, 3], "scores": [0, 3], "positions": [0, 3]}
+    for name in ("encode_query", "encode_document"):
+        (embeddings,) = loaded.signatures[name](none).values()
+        assert embeddings.shape.as_list() == [0, 16]  # the tiny encoder's width
+
+
 def test_the_module_in_process(encoder, index):
     module = SearchModule(encoder, encoder, index, num_candidates=6, max_k=4)
     out = module.search_batchable(tf.constant(["the cat", "hello"]), tf.constant([2, 4]), tf.constant([0.5, 0.0]))

@@ -52,6 +52,19 @@ def test_any_unicode_and_long_texts_encode(tiny_encoder):
     assert embeddings.shape == (len(texts), 16) and np.isfinite(embeddings).all()
 
 
+def test_an_empty_batch_encodes_to_no_rows(tiny_encoder):
+    from tfsearch.models.batch_encoding import encode_in_length_chunks
+
+    none = tf.constant([], tf.string)
+    assert tiny_encoder(none).shape == (0, 16)
+    graph = tf.function(lambda texts: encode_in_length_chunks(tiny_encoder, texts, chunk_size=2),
+                        input_signature=[tf.TensorSpec([None], tf.string)])
+    assert graph(none).shape == (0, 16)
+    tokens = tiny_encoder.tokenizer(none)
+    assert tf.function(tiny_encoder.encode_tokens, jit_compile=True)(
+        tokens["token_ids"], tokens["padding_mask"]).shape == (0, 16)
+
+
 def test_config_round_trip(tiny_encoder):
     clone = assert_config_round_trip(tiny_encoder, call=lambda model: model(tf.constant(TEXTS)))
     assert clone.pooling == "mean" and clone.sequence_length == 16

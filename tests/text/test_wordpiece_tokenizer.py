@@ -110,8 +110,10 @@ def test_any_input_shape_is_flattened(tokenizer):
 
 
 def test_empty_batch(tokenizer):
+    # As wide as the narrowest text ([CLS] [SEP]), so that an encoder runs it like any batch.
     out = tokenizer(tf.constant([], tf.string))
-    assert out["token_ids"].shape[0] == 0
+    assert out["token_ids"].shape == (0, 2) and out["padding_mask"].shape == (0, 2)
+    assert tokenizer(tf.constant([""]))["token_ids"].numpy().tolist() == [[ID["[CLS]"], ID["[SEP]"]]]
 
 
 def test_config_round_trip(tokenizer):

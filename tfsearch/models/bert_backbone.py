@@ -121,18 +121,25 @@ def _self_attention_call(layer, hidden_states, attention_mask, head_mask, encode
         return super(type(layer), layer).call(hidden_states, attention_mask, head_mask, encoder_hidden_states,
                                               encoder_attention_mask, past_key_value, output_attentions,
                                               training=training)
-    batch_size = tf.shape(hidden_states)[0]
+    batch_size, seq_length = tf.shape(hidden_states)[0], tf.shape(hidden_states)[1]
+
+    def by_head(x):  # [batch, seq, all_head_size] -> [batch, heads, seq, head_size]
+        # The sequence length is given, not -1: a reshape cannot infer it for a batch of no rows, and in a
+        # graph it came out 1 for the values and 2 for the keys of an empty batch.
+        x = tf.reshape(x, (batch_size, seq_length, layer.num_attention_heads, layer.attention_head_size))
+        return tf.transpose(x, perm=[0, 2, 1, 3])
+
     # Scaling the queries by 1 / sqrt(head size), rather than the scores, touches
     # head_size values per token and head instead of seq.
     query = layer.query(hidden_states)
-    query = layer.transpose_for_scores(query * tf.constant(1.0 / layer.sqrt_att_head_size, query.dtype), batch_size)
-    key, value = (layer.transpose_for_scores(dense(hidden_states), batch_size) for dense in (layer.key, layer.value))
+    query = by_head(query * tf.constant(1.0 / layer.sqrt_att_head_size, query.dtype))
+    key, value = by_head(layer.key(hidden_states)), by_head(layer.value(hidden_states))
     scores = tf.matmul(query, key, transpose_b=True)
     if attention_mask is not None:
         scores = tf.add(scores, attention_mask)
     probabilities = layer.dropout(tf.nn.softmax(scores, axis=-1), training=training)
     context = tf.transpose(tf.matmul(probabilities, value), perm=[0, 2, 1, 3])
-    return (tf.reshape(context, (batch_size, -1, layer.all_head_size)),)
+    return (tf.reshape(context, (batch_size, seq_length, layer.all_head_size)),)
 
 
 # transformers' TFBertSelfAttention -> its subclass calling `_self_attention_call`, made once.

@@ -65,8 +65,9 @@ class WordPieceTokenizer(tf.keras.layers.Layer):
         texts: string tensor `[batch]`.
 
     Returns:
-        A dict with `token_ids` (int32 `[batch, seq]`, `seq <= sequence_length`)
-        and `padding_mask` (bool `[batch, seq]`, True on real tokens).
+        A dict with `token_ids` (int32 `[batch, seq]`, `2 <= seq <= sequence_length`;
+        an empty batch is `[0, 2]`) and `padding_mask` (bool `[batch, seq]`, True
+        on real tokens).
 
     Example:
     ```python
@@ -146,8 +147,11 @@ class WordPieceTokenizer(tf.keras.layers.Layer):
         cls = tf.fill([batch_size, 1], tf.constant(self.cls_token_id, tf.int32))
         sep = tf.fill([batch_size, 1], tf.constant(self.sep_token_id, tf.int32))
         ragged = tf.concat([tf.RaggedTensor.from_tensor(cls), pieces, tf.RaggedTensor.from_tensor(sep)], axis=1)
-        token_ids = ragged.to_tensor(default_value=self.pad_token_id)
-        padding_mask = tf.sequence_mask(ragged.row_lengths(), maxlen=tf.shape(token_ids)[1])
+        # At least 2 wide ([CLS] [SEP], what every text has): an empty batch is then [0, 2], which the
+        # encoder runs like any other, where [0, 0] left its attention without a key to multiply.
+        width = tf.maximum(ragged.bounding_shape(axis=1), 2)
+        token_ids = ragged.to_tensor(default_value=self.pad_token_id, shape=tf.stack([batch_size, width]))
+        padding_mask = tf.sequence_mask(ragged.row_lengths(), maxlen=width)
         return {"token_ids": token_ids, "padding_mask": padding_mask}
 
     def get_config(self):
