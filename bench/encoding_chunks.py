@@ -3,8 +3,11 @@
 The export's signatures encode the texts of one call with
 `tfsearch.models.batch_encoding.encode_in_length_chunks` (`SearchModule`'s
 `encoding_chunk_size`). This measures, with the pretrained encoder at
-float32 and one intra-op thread (one signature call per core, as
-`tfsearch serve` runs them on a CPU):
+`--precision` (float32, the checkpoint's own and `tfsearch export`'s
+default; bfloat16 as an export at that precision holds it, its
+`inference_copy`; auto: bfloat16 where the processor computes it natively)
+and one intra-op thread (one signature call per core, as `tfsearch serve`
+runs them on a CPU):
 
 1. **Padding**: the token lengths of SciFact's queries and, for random
    batches of 2 to 16 of them, the token slots a batch padded to its
@@ -18,7 +21,7 @@ Writes `bench/results/encoding_chunks.json` (atomically); the export guide's
 choice of 4 and `docs/benchmarks.md` quote it.
 
 Usage:
-    python bench/encoding_chunks.py [--calls 120] [--data ../shared/data/scifact]
+    python bench/encoding_chunks.py [--calls 120] [--precision float32] [--data ../shared/data/scifact]
 """
 
 import argparse
@@ -31,6 +34,8 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from bench_common import RESULTS, SCIFACT, import_tensorflow, machine_description, write_result  # noqa: E402
+
+from tfsearch.cli.common import PRECISIONS, encoder_dtype  # noqa: E402
 
 BATCH_SIZES = (1, 4, 8, 16)
 CHUNK_SIZES = (2, 4, 8)
@@ -52,13 +57,16 @@ def main(argv=None):
     parser.add_argument("--data", default=str(SCIFACT))
     parser.add_argument("--calls", type=int, default=120, help="queries timed per batch size and setting")
     parser.add_argument("--output", default=str(RESULTS / "encoding_chunks.json"))
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="the encoder's, as `tfsearch export --precision` exports it (default: float32)")
     args = parser.parse_args(argv)
 
     tf = import_tensorflow(1)
     from tfsearch.models import BertEncoder
     from tfsearch.models.batch_encoding import encode_in_length_chunks
 
-    encoder = BertEncoder.from_pretrained()
+    encoder = BertEncoder.from_pretrained(dtype=encoder_dtype(args.precision)).inference_copy()
+    precision = encoder.backbone.compute_dtype
     queries = [json.loads(line)["text"] for line in open(pathlib.Path(args.data) / "queries.jsonl", encoding="utf-8")]
     mask = encoder.tokenizer(tf.constant(queries))["padding_mask"]
     lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1).numpy()
@@ -89,7 +97,7 @@ def main(argv=None):
         "query_tokens": {"count": int(lengths.size), "mean": round(float(lengths.mean()), 1),
                          "median": float(np.median(lengths)), "p90": float(np.percentile(lengths, 90)),
                          "max": int(lengths.max())},
-        "padding_factor": padding, "ms_per_call": timings, "intra_op_threads": 1,
+        "padding_factor": padding, "ms_per_call": timings, "intra_op_threads": 1, "precision": precision,
         "command": "python bench/encoding_chunks.py " + " ".join(argv or sys.argv[1:]),
         "machine": machine_description(),
     }

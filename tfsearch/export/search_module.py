@@ -14,9 +14,10 @@ DEFAULT_MAX_K = 100
 DEFAULT_K = 10
 DEFAULT_DIVERSITY = 0.0
 # Texts per encoder call inside one signature call (`encode_in_length_chunks`):
-# 16 SciFact queries encoded in 106 ms in chunks of 4 against 151 ms padded as
-# one batch (8: 64 against 73 ms), chunks of 2 or 8 gaining less, on a 2-core
-# EPYC with one thread per call (`bench/encoding_chunks.py`).
+# 16 SciFact queries encoded in 59 ms in chunks of 4 against 85 ms padded as
+# one batch in float32 (8: 33 against 42 ms), chunks of 2 or 8 gaining less, and
+# in bfloat16 44 against 58 ms, on a 2-core EPYC with one thread per call
+# (`bench/encoding_chunks.py`).
 DEFAULT_ENCODING_CHUNK_SIZE = 4
 
 
