@@ -49,10 +49,14 @@ one run:
    objects a loaded version holds, as the server loads it and by
    `tf.saved_model.load` (`python_objects_per_version`).
 
-Writes `bench/results/serve.json` (atomically); `docs/benchmarks.md` quotes it.
+Writes `bench/results/serve.json` and, beside it, `serve.png` (part 1's
+throughput and p50 by clients, with the signature alone's ceiling), both
+atomically; `docs/benchmarks.md` quotes and shows them. `--plot RESULT`
+draws the PNG of an earlier result file again.
 
 Usage:
     python bench/serve.py [--seconds 8] [--rounds 2] [--precision auto] [--data ../shared/data/scifact]
+    python bench/serve.py --plot bench/results/serve_epyc_avx512.json
 """
 
 import argparse
@@ -608,6 +612,57 @@ def front_end():
             "loop": "uvloop" if present("uvloop") else "asyncio"}
 
 
+SET_UP_LABELS = {"on": "batching on", "off": "batching off", "off_tensorflow_threads": "off, TensorFlow's threads",
+                 FLOAT32_MODE: "off, float32 export"}
+
+
+def plot(result, path):
+    """`path` (PNG): part 1's throughput and p50 by clients, each set-up and protocol, with the signature's ceiling."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tfsearch.utils.atomic import atomic_file
+
+    fig, (throughput, latency) = plt.subplots(1, 2, figsize=(12, 5.2))
+    colours = dict(zip(SET_UP_LABELS, ("tab:green", "tab:blue", "tab:grey", "tab:orange")))
+    for set_up, protocols in result["load"].items():
+        for protocol, style in (("rest", "o-"), ("grpc", "s--")):
+            cells = protocols[protocol]
+            clients = sorted(cells, key=int)
+            label = f"{SET_UP_LABELS.get(set_up, set_up)}, {'REST' if protocol == 'rest' else 'gRPC'}"
+            for ax, figure in ((throughput, "requests_per_second"), (latency, "p50_ms")):
+                ax.plot([int(c) for c in clients], [cells[c][figure] for c in clients], style,
+                        color=colours.get(set_up), label=label, markersize=5)
+    alone = result.get("signature_alone", {}).get("one_intra_op_thread", {}).get("rows")  # older files have none
+    best = max(alone, key=lambda row: row["queries_per_second"]) if alone else None
+    if best is not None:
+        throughput.axhline(best["queries_per_second"], color="black", lw=0.8, ls=":",
+                           label=f"signature alone, {best['batch_size']} queries per call (the ceiling)")
+    for ax, ylabel in ((throughput, "requests/s (one query each)"), (latency, "p50 latency (ms)")):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([1, 4, 16], ["1", "4", "16"])
+        ax.set_xlabel("concurrent clients (closed loop)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3, which="both")
+    latency.set_yscale("log")
+    latency.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    latency.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    latency.set_yticks([5, 10, 20, 50, 100, 200])
+    throughput.set_ylim(0, best["queries_per_second"] * 1.15 if best is not None else None)
+    handles, labels = throughput.get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=3, frameon=False)
+    machine = result.get("machine", {})
+    precision = result.get("export", {}).get("precision")  # not recorded before commit e37b2d4
+    fig.suptitle(f"tfsearch serve, SciFact, {machine.get('cpu_model', '?')} ({machine.get('cpus', '?')} cores"
+                 f"{f', {precision} export' if precision else ''})", fontsize=10)
+    fig.tight_layout(rect=(0, 0.17, 1, 1))  # the legend below the panels
+    with atomic_file(path, mode="wb") as f:
+        fig.savefig(f, format="png", dpi=120)
+    plt.close(fig)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(SCIFACT))
@@ -618,6 +673,7 @@ def main(argv=None):
     parser.add_argument("--output", default=str(RESULTS / "serve.json"))
     parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
                         help="the export's `tfsearch export --precision` (default: auto, bfloat16 where native)")
+    parser.add_argument("--plot", metavar="RESULT", help="only draw the PNG of an earlier result file, beside it")
     parser.add_argument("--signature-alone", metavar="BASE", help=argparse.SUPPRESS)  # the child of signature_alone
     parser.add_argument("--objects-child", metavar="BASE", help=argparse.SUPPRESS)  # python_objects_per_version's
     parser.add_argument("--agreement-child", nargs=2, metavar="BASE", help=argparse.SUPPRESS)  # precision_agreement's
@@ -626,6 +682,10 @@ def main(argv=None):
     parser.add_argument("--cores", type=int, default=os.cpu_count(),
                         help="calls side by side when the signature is measured alone (default: the cores)")
     args = parser.parse_args(argv)
+    if args.plot:
+        plot(json.loads(pathlib.Path(args.plot).read_text()), pathlib.Path(args.plot).with_suffix(".png"))
+        print(f"Wrote {pathlib.Path(args.plot).with_suffix('.png')}")
+        return 0
     if args.objects_child:
         return _objects_child(args.objects_child)
     if args.agreement_child:
@@ -711,8 +771,9 @@ def main(argv=None):
               "front_end": front_end(),
               "documents": 5183, "cpus": os.cpu_count(), "machine": machine_description()}
     write_result(args.output, result)
+    plot(result, pathlib.Path(args.output).with_suffix(".png"))
     print(json.dumps(targets, indent=1))
-    print(f"Wrote {args.output}")
+    print(f"Wrote {args.output} and {pathlib.Path(args.output).with_suffix('.png')}")
     return 0
 
 
