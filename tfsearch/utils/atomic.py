@@ -1,14 +1,39 @@
 """Atomic writes: a reader never sees a half-written file or folder.
 
 Everything is written to a temporary sibling first and renamed into place
-(`os.replace` is atomic on POSIX within one file system).
+(`os.replace` is atomic on POSIX within one file system). The temporary file
+or folder is made private (`tempfile` gives 0600 and 0700); before the rename
+it gets the mode a plain `open` or `mkdir` would have given it under the
+process's umask (0644 and 0755 under the usual 022), or the mode of the file
+or folder it replaces, so that a server running as another user can read an
+index or a result as it could any other file.
 """
 
 import contextlib
 import os
 import pathlib
 import shutil
+import stat
 import tempfile
+
+
+def _umask():
+    """The process's umask, read without changing it where Linux tells it (`os.umask` alone must set one)."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # elsewhere: set, then put back at once
+    os.umask(mask)
+    return mask
+
+
+def _final_mode(path, directory):
+    """The mode `path` gets: that of what it replaces, else what `open` / `mkdir` would give under the umask."""
+    with contextlib.suppress(FileNotFoundError):
+        return stat.S_IMODE(os.stat(path).st_mode)
+    return (0o777 if directory else 0o666) & ~_umask()
 
 
 @contextlib.contextmanager
@@ -28,6 +53,7 @@ def atomic_file(path, mode="w", encoding="utf-8"):
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
             f.flush()
+            os.fchmod(f.fileno(), _final_mode(path, directory=False))
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -58,6 +84,7 @@ def atomic_directory(path, overwrite=False):
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, _final_mode(path, directory=True))
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, old)
