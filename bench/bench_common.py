@@ -149,6 +149,14 @@ def write_result(path, result):
     atomic_write_text(path, json.dumps(result, indent=2) + "\n")
 
 
+def cosine_summary(a, b, digits=6):
+    """`{"min", "mean"}` of the cosines between the rows of two `[n, dim]` arrays, rounded to `digits`."""
+    import numpy as np
+
+    cosines = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return {"min": round(float(cosines.min()), digits), "mean": round(float(cosines.mean()), digits)}
+
+
 def percentiles(seconds, quantiles=(50, 90)):
     """`{"p50_ms": ..., "p90_ms": ...}`: the `quantiles` of latencies given in seconds, in ms rounded to 0.01."""
     import numpy as np

@@ -42,10 +42,19 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from bench_common import RESULTS, SCIFACT, import_tensorflow, machine_description, write_result  # noqa: E402
+from bench_common import (  # noqa: E402
+    RESULTS,
+    SCIFACT,
+    cosine_summary,
+    import_tensorflow,
+    machine_description,
+    write_result,
+)
+
+from tfsearch.cli.common import encoder_dtype  # noqa: E402
 
 BATCH_SIZES = (1, 8, 16)
-PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # name -> `BertEncoder.from_pretrained` dtype
+MEASURED_PRECISIONS = ("float32", "bfloat16")  # `--precision` values, as `tfsearch export` takes them
 REFERENCE = ("float32", "on")
 EMBEDDED_QUERIES = 256
 
@@ -59,7 +68,7 @@ def _child(precision, remapper, data, rounds, out_dir):
 
     from tfsearch.models import BertEncoder
 
-    encoder = BertEncoder.from_pretrained(dtype=PRECISIONS[precision]).inference_copy()
+    encoder = BertEncoder.from_pretrained(dtype=encoder_dtype(precision)).inference_copy()
     tokens_spec = [tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.bool)]
     frozen = convert_variables_to_constants_v2(
         tf.function(encoder.encode_tokens, input_signature=tokens_spec).get_concrete_function())
@@ -112,12 +121,6 @@ def _freeze_chunked(tf, encoder, queries):
         return f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
 
 
-def _cosines(embeddings, reference):
-    cosines = np.sum(embeddings * reference, axis=1) / (
-        np.linalg.norm(embeddings, axis=1) * np.linalg.norm(reference, axis=1))
-    return {"min": round(float(cosines.min()), 5), "mean": round(float(cosines.mean()), 5)}
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(SCIFACT))
@@ -128,7 +131,7 @@ def main(argv=None):
     if args.child:
         return _child(*args.child[:2], args.data, args.rounds, args.child[2])
 
-    settings = [(precision, remapper) for precision in PRECISIONS for remapper in ("on", "off")]
+    settings = [(precision, remapper) for precision in MEASURED_PRECISIONS for remapper in ("on", "off")]
     ms_per_call, cosine, frozen_chunks = {}, {}, {}
     with tempfile.TemporaryDirectory() as out_dir:
         for precision, remapper in settings:
@@ -143,12 +146,13 @@ def main(argv=None):
         reference = np.load(pathlib.Path(out_dir) / "{}_{}_variables.npy".format(*REFERENCE))
         for precision, remapper in settings:
             key = f"{precision}, remapper {remapper}"
-            cosine[key] = {name: _cosines(np.load(pathlib.Path(out_dir) / f"{precision}_{remapper}_{name}.npy"),
-                                          reference)
-                           for name in ("variables", "constants")}
+            saved = {name: pathlib.Path(out_dir) / f"{precision}_{remapper}_{name}.npy"
+                     for name in ("variables", "constants")}
+            cosine[key] = {name: cosine_summary(np.load(path), reference, digits=5) for name, path in saved.items()}
             print(f"{key}: cosine to float32 with variables {cosine[key]}", flush=True)
     result = {"ms_per_call": ms_per_call, "cosine_to_float32_variables": cosine,
-              "chunked_encoder_frozen": frozen_chunks, "batch_sizes": list(BATCH_SIZES), "embedded_queries": EMBEDDED_QUERIES, "rounds": args.rounds, "intra_op_threads": 1,
+              "chunked_encoder_frozen": frozen_chunks, "batch_sizes": list(BATCH_SIZES),
+              "embedded_queries": EMBEDDED_QUERIES, "rounds": args.rounds, "intra_op_threads": 1,
               "command": "python bench/constant_weights.py " + " ".join(argv or sys.argv[1:]),
               "machine": machine_description()}
     write_result(args.output, result)

@@ -82,6 +82,7 @@ from bench_common import (  # noqa: E402
     RESULTS,
     SCIFACT,
     calls_side_by_side,
+    cosine_summary,
     cpu_seconds,
     import_tensorflow,
     machine_description,
@@ -540,8 +541,6 @@ def _agreement_child(base, float32_base, data):
     step = 64
     embeddings = [np.concatenate([model.signatures["encode_query"](queries=queries[i:i + step])["embeddings"]
                                   for i in range(0, len(queries), step)]) for model in models]
-    cosine = np.sum(embeddings[0] * embeddings[1], axis=1) / (
-        np.linalg.norm(embeddings[0], axis=1) * np.linalg.norm(embeddings[1], axis=1))
     overlap = {}
     for diversity in (0.0, DIVERSITY):
         ids = [np.concatenate([model.signatures["search_batchable"](
@@ -552,8 +551,7 @@ def _agreement_child(base, float32_base, data):
             [len(set(a) & set(b)) / K for a, b in zip(ids[0], ids[1])])), 4)
     info = json.loads((latest_version(base) / "tfsearch_export.json").read_text())
     print(json.dumps({"precision": info.get("precision"), "queries": len(queries),
-                      "embedding_cosine": {"min": round(float(cosine.min()), 6),
-                                           "mean": round(float(cosine.mean()), 6)},
+                      "embedding_cosine": cosine_summary(*embeddings),
                       "top10_overlap": overlap}))
 
 
@@ -622,6 +620,7 @@ def plot(result, path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     from tfsearch.utils.atomic import atomic_file
 
@@ -647,8 +646,8 @@ def plot(result, path):
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, which="both")
     latency.set_yscale("log")
-    latency.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    latency.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    latency.yaxis.set_major_formatter(ticker.ScalarFormatter())
+    latency.yaxis.set_minor_formatter(ticker.NullFormatter())
     latency.set_yticks([5, 10, 20, 50, 100, 200])
     throughput.set_ylim(0, best["queries_per_second"] * 1.15 if best is not None else None)
     handles, labels = throughput.get_legend_handles_labels()

@@ -37,7 +37,7 @@ def test_a_replaced_file_or_folder_keeps_its_mode(tmp_path):
         f.write("new")
     assert target.read_text() == "new" and mode(target) == 0o604
     folder = tmp_path / "shards"
-    folder.mkdir(mode=0o711)
+    folder.mkdir()
     folder.chmod(0o711)
     with atomic_directory(folder, overwrite=True) as tmp:
         (tmp / "part-0").write_text("x")
