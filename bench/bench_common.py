@@ -28,6 +28,8 @@ if str(REPO) not in sys.path:
 
 # CPU features that decide TensorFlow's and numpy's kernels (oneDNN, XLA CPU).
 _CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile")
+# /proc/cpuinfo keys of the CPU's identity, by their names in `machine_description()["cpu_id"]`.
+_CPU_ID_FIELDS = {"vendor_id": "vendor", "cpu family": "family", "model": "model", "stepping": "stepping"}
 
 
 # What `--emulate-cpu` limits each library's kernels to, and the CPU flags such a CPU has.
@@ -79,20 +81,23 @@ def _package_version(*names):
 
 
 def _cpu_info():
-    """`(model name, [relevant flags])` from /proc/cpuinfo (Linux); elsewhere the platform's processor, no flags."""
-    model, flags = None, []
+    """`(model name, [relevant flags], {vendor, family, model, stepping})` of the first CPU in /proc/cpuinfo (Linux);
+    elsewhere the platform's processor, no flags and an empty dict."""
+    fields, flags = {}, []
     with contextlib.suppress(OSError):
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
                 key, _, value = (part.strip() for part in line.partition(":"))
-                if key == "model name" and model is None:
-                    model = value
-                elif key == "flags" and not flags:
+                if not key and fields:
+                    break  # the first processor's block ends
+                if key == "flags":
                     flags = value.split()
-                if model is not None and flags:
-                    break
+                elif key in _CPU_ID_FIELDS or key == "model name":
+                    fields.setdefault(key, value)
     relevant = sorted({f for f in flags if f in _CPU_FLAGS or f.startswith(("avx512", "amx"))})
-    return model or platform.processor() or platform.machine(), relevant
+    cpu_id = {name: int(fields[key]) if fields[key].isdigit() else fields[key]
+              for key, name in _CPU_ID_FIELDS.items() if key in fields}
+    return fields.get("model name") or platform.processor() or platform.machine(), relevant, cpu_id
 
 
 def machine_description():
@@ -101,7 +106,10 @@ def machine_description():
     Returns:
         dict: `processor` and `machine` (as `platform` reports them),
         `cpu_model`, `cpu_flags` (the SIMD and matrix extensions that choose
-        the kernels: avx2, avx512*, amx*, ...), `cpus` (`os.cpu_count()`),
+        the kernels: avx2, avx512*, amx*, ...), `cpu_id` (`vendor`,
+        `family`, `model`, `stepping`: a virtual machine may name every AMD
+        part "AMD EPYC", and the family tells Zen 4, 25, from Zen 5, 26),
+        `cpus` (`os.cpu_count()`),
         `python`, the installed `tensorflow` and `numpy` versions (read
         from the package metadata: TensorFlow is not imported), and
         `auto_precision`: what `"auto"` picks on this CPU (`{"policy",
@@ -114,7 +122,8 @@ def machine_description():
     ```python
     machine_description()
     # {"processor": "x86_64", "machine": "x86_64", "cpu_model": "Intel(R) Xeon(R) ...",
-    #  "cpu_flags": ["amx_bf16", ..., "avx2", "avx512f", ...], "cpus": 2, "python": "3.11.7",
+    #  "cpu_flags": ["amx_bf16", ..., "avx2", "avx512f", ...],
+    #  "cpu_id": {"vendor": "GenuineIntel", "family": 6, "model": 143, "stepping": 8}, "cpus": 2, "python": "3.11.7",
     #  "tensorflow": "2.20.0", "numpy": "2.2.6",
     #  "auto_precision": {"policy": "mixed_bfloat16", "reason": "CPU with AMX-BF16"},
     #  "onednn": {"TF_ENABLE_ONEDNN_OPTS": None, "reason": "TensorFlow turns oneDNN on by itself ..."}}
@@ -123,7 +132,7 @@ def machine_description():
     from tfsearch.utils.onednn import ONEDNN_VARIABLE, choose_onednn
     from tfsearch.utils.precision import choose_policy, cpu_flags
 
-    model, flags = _cpu_info()
+    model, flags, cpu_id = _cpu_info()
     policy, reason = choose_policy(cpu_flags())
     onednn_value = os.environ.get(ONEDNN_VARIABLE)
     # Why the variable has its value: decided as `import tfsearch` did, before it was set.
@@ -133,6 +142,7 @@ def machine_description():
         "machine": platform.machine(),
         "cpu_model": model,
         "cpu_flags": flags,
+        "cpu_id": cpu_id,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "tensorflow": _package_version("tensorflow", "tensorflow-cpu", "tf-nightly"),

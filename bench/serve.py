@@ -52,7 +52,8 @@ one run:
 Writes `bench/results/serve.json` and, beside it, `serve.png` (part 1's
 throughput and p50 by clients, with the signature alone's ceiling), both
 atomically; `docs/benchmarks.md` quotes and shows them. `--plot RESULT`
-draws the PNG of an earlier result file again.
+draws the PNG of an earlier result file again; `--switches-only` runs part 3
+alone (after the export) and writes only its figures to `--output`.
 
 Usage:
     python bench/serve.py [--seconds 8] [--rounds 2] [--precision auto] [--data ../shared/data/scifact]
@@ -662,6 +663,18 @@ def plot(result, path):
     plt.close(fig)
 
 
+def distinct_queries(data):
+    """The distinct texts of `data`'s `queries.jsonl`, in file order."""
+    queries, seen = [], set()
+    with open(pathlib.Path(data) / "queries.jsonl", encoding="utf-8") as f:
+        for line in f:
+            text = json.loads(line)["text"]
+            if text not in seen:
+                seen.add(text)
+                queries.append(text)
+    return queries
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(SCIFACT))
@@ -673,6 +686,8 @@ def main(argv=None):
     parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
                         help="the export's `tfsearch export --precision` (default: auto, bfloat16 where native)")
     parser.add_argument("--plot", metavar="RESULT", help="only draw the PNG of an earlier result file, beside it")
+    parser.add_argument("--switches-only", action="store_true",
+                        help="only part 3 (version switches under load, after a fresh export), to --output")
     parser.add_argument("--signature-alone", metavar="BASE", help=argparse.SUPPRESS)  # the child of signature_alone
     parser.add_argument("--objects-child", metavar="BASE", help=argparse.SUPPRESS)  # python_objects_per_version's
     parser.add_argument("--agreement-child", nargs=2, metavar="BASE", help=argparse.SUPPRESS)  # precision_agreement's
@@ -705,10 +720,20 @@ def main(argv=None):
                           (unchunked, ("--precision", args.precision, "--encoding-chunk-size", "0"))):
         shutil.rmtree(folder, ignore_errors=True)
         tfsearch("export", "--index", str(index), "--output", str(folder), *flags)
+        if args.switches_only:
+            break
     export_settings = {key: value for key, value in
                        json.loads((latest_version(base) / "tfsearch_export.json").read_text()).items()
                        if key in ("flavour", "method", "num_candidates", "max_k", "defaults", "encoding_chunk_size",
                                   "precision")}
+    queries = distinct_queries(args.data)
+    if args.switches_only:
+        result = {"version_switches": version_switches(base, queries), "export": export_settings,
+                  "settings": {"k": K, "diversity": DIVERSITY}, "front_end": front_end(),
+                  "documents": 5183, "cpus": os.cpu_count(), "machine": machine_description()}
+        write_result(args.output, result)
+        print(f"Wrote {args.output}")
+        return 0
     bases = {mode: base for mode in LOAD_MODES}
     agreement = None
     if export_settings["precision"] != "float32":
@@ -716,14 +741,6 @@ def main(argv=None):
         tfsearch("export", "--index", str(index), "--output", str(float32_base), "--precision", "float32")
         bases = {"off": base, "off_tensorflow_threads": base, FLOAT32_MODE: float32_base, "on": base}
         agreement = precision_agreement(base, float32_base)
-    queries, seen = [], set()
-    with open(pathlib.Path(args.data) / "queries.jsonl", encoding="utf-8") as f:
-        for line in f:
-            text = json.loads(line)["text"]
-            if text not in seen:
-                seen.add(text)
-                queries.append(text)
-
     grid, memory = load_grid(bases, queries, args.seconds, args.rounds)
     one_client = one_client_side_by_side(base, queries, args.seconds / 2)
     alone = {"one_intra_op_thread": signature_alone(base, 1, seconds=args.seconds / 2, concurrency=args.cores),

@@ -7,12 +7,14 @@ import shutil
 import time
 import uuid
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
 from tests.conftest import make_tiny_encoder
 from tfsearch.export import export_search_model
 from tfsearch.export.saved_model_export import (
+    DEFAULT_WARMUP_QUERY,
     EXPORT_FILES_KEY,
     EXPORT_ID_KEY,
     EXPORT_INFO_FILE,
@@ -135,6 +137,47 @@ def test_the_new_version_is_warmed_up_before_it_is_served(export, plain_model, t
     assert store.status() == [{"version": "2", "state": "AVAILABLE", "status": {"error_code": "OK",
                                                                                 "error_message": ""}}]
     assert "serving version 2 (was 1)" in caplog.text and f"warmed up with {warmup} requests" in caplog.text
+
+
+def test_a_batching_server_warms_up_its_searches_through_search_batchable(export, plain_model, tmp_path,
+                                                                         monkeypatch):
+    base = tmp_path / "m"
+    plain_version(base, 1, plain_model)
+    store = ModelStore(base, poll_seconds=None, batched_signatures=("serving_default", "search"))
+    calls = []  # (signature, its inputs)
+    real = LoadedVersion.signature
+
+    def recording(loaded, name):
+        signature = real(loaded, name)
+        return lambda **inputs: calls.append((name, inputs)) or signature(**inputs)
+
+    monkeypatch.setattr(LoadedVersion, "signature", recording)
+    shutil.copytree(export, base / "2")
+    assert store.refresh() == 2
+    # The export's warm-up request calls serving_default with the one warm-up query, k 3 (the default k,
+    # DEFAULT_K 10, capped at max_k 3) and diversity 0 (DEFAULT_DIVERSITY): replayed as the request batcher
+    # sends it, a k and a diversity per query. Neither search signature is called itself; the encoders are.
+    assert [name for name, _ in calls] == (["search_batchable"] * (1 + len(WARMUP_BATCH_SIZES))
+                                           + ["encode_document", "encode_query"])
+    replayed = calls[0][1]
+    assert replayed["queries"].tolist() == [DEFAULT_WARMUP_QUERY.encode()]
+    assert replayed["k"].dtype == np.int32 and replayed["k"].tolist() == [3]
+    assert replayed["diversity"].dtype == np.float32 and replayed["diversity"].tolist() == [0.0]
+
+
+def test_batched_signatures_are_warmed_up_themselves_where_a_version_has_no_search_batchable(plain_model,
+                                                                                          tmp_path, monkeypatch):
+    base = tmp_path / "m"
+    plain_version(base, 1, plain_model)
+    store = ModelStore(base, poll_seconds=None, batched_signatures=("serving_default", "search"))
+    called = []
+    real = LoadedVersion.signature
+    monkeypatch.setattr(LoadedVersion, "signature", lambda loaded, name: called.append(name) or real(loaded, name))
+    plain_version(base, 2, plain_model, warmup_signature="serving_default")
+    assert store.refresh() == 2
+    # The plain model's only signature answers its searches itself (the batcher calls it one request at a time):
+    # its warm-up request, then nothing else (it is the only signature).
+    assert called == ["serving_default"]
 
 
 def test_a_saved_model_from_elsewhere_is_served_after_a_quiet_poll(plain_model, tmp_path):

@@ -6,6 +6,7 @@ from tfsearch.cli.common import PRECISIONS, corpus_titles, index_and_encoder, lo
 
 def cmd_export(args):
     from tfsearch.export import export_search_model
+    from tfsearch.export.saved_model_export import BATCHABLE_SIGNATURE
     from tfsearch.index.index_building import exportable_index
 
     built, model, encoder, index = index_and_encoder(args.index, args.model, precision=args.precision)
@@ -17,7 +18,7 @@ def cmd_export(args):
                                                            ("encoding_chunk_size", "encoding_chunk_size"))
              if getattr(args, flag) is not None}
     if args.for_batching:  # a batching TensorFlow Serving fails a version whose warm-up it cannot batch
-        given["warmup_signature"] = "search_batchable"
+        given["warmup_signature"] = BATCHABLE_SIGNATURE
     version_dir, audit = export_search_model(
         encoder, index, args.output, document_encoder=document_encoder, method=args.method,
         metadata={"model": model, "index": str(args.index), "encoder_fingerprint": built.get("encoder_fingerprint")},

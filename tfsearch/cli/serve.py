@@ -50,7 +50,7 @@ def cmd_serve(args):
     from tfsearch.serving.app import create_app
     from tfsearch.serving.grpc_server import start_grpc_server
     from tfsearch.serving.model_store import ModelStore
-    from tfsearch.serving.search_service import SearchService
+    from tfsearch.serving.search_service import DEFAULT_MAX_BATCH_SIZE, SearchService, batched_signatures
 
     # What the imports made (TensorFlow's modules: ~330k objects) lives as long as the process: frozen, Python's
     # garbage collector no longer walks it, and a full collection under load stops every request for a few
@@ -62,7 +62,8 @@ def cmd_serve(args):
                                               ("batch_timeout_micros", args.batch_timeout_micros),
                                               ("num_batch_threads", args.num_batch_threads))
                 if value is not None}  # left out: SearchService's defaults (the export's batching parameters)
-    store = ModelStore(args.model_base_path, poll_seconds=args.poll_seconds)
+    batched = batched_signatures(batching.get("max_batch_size", DEFAULT_MAX_BATCH_SIZE))  # warm up what is called
+    store = ModelStore(args.model_base_path, poll_seconds=args.poll_seconds, batched_signatures=batched)
     service = SearchService(store, cache_size=args.cache_size, **batching)  # one for REST and gRPC
     name = args.model_name or pathlib.Path(args.model_base_path).name
     app = create_app(args.model_base_path, model_name=name, service=service,

@@ -102,11 +102,12 @@ def create_app(base_path, model_name=None, poll_seconds=1.0, store=None, max_bat
     from starlette.requests import ClientDisconnect
 
     from tfsearch.serving.model_store import ModelStore
-    from tfsearch.serving.search_service import SearchService
+    from tfsearch.serving.search_service import SearchService, batched_signatures
 
     owns_service = service is None  # a service given is the caller's to close (the gRPC front end shares it)
     if owns_service:
-        store = store or ModelStore(base_path, poll_seconds=poll_seconds)
+        store = store or ModelStore(base_path, poll_seconds=poll_seconds,
+                                    batched_signatures=batched_signatures(max_batch_size))
         service = SearchService(store, max_batch_size=max_batch_size, batch_timeout_micros=batch_timeout_micros,
                                 wait_when_idle=wait_when_idle, cache_size=cache_size)
     store, metrics = service.store, service.metrics

@@ -104,7 +104,7 @@ class LoadedVersion:
                 "diversity": written.get("diversity", stored.get("diversity", DEFAULT_DIVERSITY))}
 
 
-def warm_up(loaded, folder):
+def warm_up(loaded, folder, batched_signatures=()):
     """Runs a loaded version's warm-up requests, as TensorFlow Serving does before a version is available.
 
     Replays `assets.extra/tf_serving_warmup_requests` (each record calls
@@ -113,12 +113,21 @@ def warm_up(loaded, folder):
     the warm-up query repeated, the export's default `k` and diversity 0;
     then every other signature whose inputs are text or have defaults
     (`search`, `encode_query`, ...) once with the warm-up query: a
-    signature's first call builds its executor (about 2 s for a BERT
+    signature's first call builds its executor (2 to 3 s for a BERT
     export), which no request should wait for.
+
+    The signatures in `batched_signatures` are those whose requests the
+    server answers through `search_batchable` (request batching): where
+    the version has it, their records are replayed as the batcher sends
+    them (a `k` and a diversity per query) and they are not called
+    themselves, since no request would use their executors.
 
     Args:
         loaded: `LoadedVersion`.
         folder: the version's folder.
+        batched_signatures: names of signatures answered through
+            `search_batchable` (`search_service.batched_signatures`);
+            default none.
 
     Returns:
         int: the number of calls made.
@@ -130,16 +139,20 @@ def warm_up(loaded, folder):
     path = pathlib.Path(folder) / ASSETS_EXTRA_DIR / WARMUP_FILE
     requests = read_warmup_requests(path) if path.is_file() else []
     query = DEFAULT_WARMUP_QUERY
+    batched = set(batched_signatures) if loaded.has_signature(BATCHABLE_SIGNATURE) else set()
     for number, (name, inputs) in enumerate(requests, start=1):
         if not loaded.has_signature(name):
             raise ValueError(f"{path}: warm-up request {number} calls signature {name!r}, which version "
                              f"{loaded.version} does not have (it has {sorted(loaded.model.signatures)}); "
                              f"export the version again or rewrite the file with `write_warmup_requests`.")
-        loaded.signature(name)(**inputs)
+        if name in batched:
+            loaded.signature(BATCHABLE_SIGNATURE)(**_batchable_inputs(loaded, name, inputs))
+        else:
+            loaded.signature(name)(**inputs)
         texts = inputs.get("queries")
         if number == 1 and texts is not None and texts.size:
             query = texts.reshape(-1)[0]
-    calls, called = len(requests), {name for name, _ in requests}
+    calls, called = len(requests), {name for name, _ in requests} | batched
     if loaded.has_signature(BATCHABLE_SIGNATURE):
         k = loaded.request_defaults(BATCHABLE_SIGNATURE)["k"]
         for size in WARMUP_BATCH_SIZES:
@@ -154,6 +167,16 @@ def warm_up(loaded, folder):
             loaded.signature(name)(**inputs)
             calls += 1
     return calls
+
+
+def _batchable_inputs(loaded, signature_name, inputs):
+    """A search request's inputs (a `k` and a diversity for all its queries) as the request batcher hands them to
+    `search_batchable`: one of each per query, the signature's defaults where the request leaves them out."""
+    queries = np.asarray(inputs["queries"], object).reshape(-1)
+    defaults = loaded.request_defaults(signature_name)
+    k, diversity = (np.asarray(inputs.get(key, defaults[key])).item() for key in ("k", "diversity"))
+    return {"queries": queries, "k": np.full(len(queries), k, np.int32),
+            "diversity": np.full(len(queries), diversity, np.float32)}
 
 
 def _text_only_inputs(signature_def, text):
@@ -201,6 +224,10 @@ class ModelStore:
         quiet_seconds: at start-up with no tfsearch export complete, how
             long a SavedModel written otherwise must stay unchanged before
             it is loaded (default `STARTUP_QUIET_SECONDS`).
+        batched_signatures: the signatures whose requests the server
+            answers through `search_batchable` (`warm_up`: not warmed up
+            themselves); `search_service.batched_signatures(max_batch_size)`
+            for a `SearchService`'s request batching; default none.
 
     Raises:
         FileNotFoundError: no complete version under `base_path`.
@@ -208,8 +235,9 @@ class ModelStore:
             version failed to load.
     """
 
-    def __init__(self, base_path, poll_seconds=1.0, quiet_seconds=STARTUP_QUIET_SECONDS):
+    def __init__(self, base_path, poll_seconds=1.0, quiet_seconds=STARTUP_QUIET_SECONDS, batched_signatures=()):
         self.base_path = pathlib.Path(base_path)
+        self.batched_signatures = tuple(batched_signatures)
         self.errors = []
         self._current = None
         self._loading = None
@@ -314,7 +342,7 @@ class ModelStore:
         try:
             with _short_gil_slices():
                 loaded = self._load(version, identity)
-                calls = warm_up(loaded, self._folder(version))
+                calls = warm_up(loaded, self._folder(version), self.batched_signatures)
         except Exception as e:  # a broken version is reported, the current one keeps serving
             self._failed.add((version, identity))
             self._last_failure = e

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from tfsearch.export.saved_model_export import DEFAULT_BATCHING_PARAMETERS
+from tfsearch.export.saved_model_export import BATCHABLE_SIGNATURE, DEFAULT_BATCHING_PARAMETERS
 from tfsearch.utils.arguments import check_integer
 
 # Whether a batch waits for company while no other batch is running (TensorFlow Serving's batches do).
@@ -226,7 +226,7 @@ class RequestBatcher:
         if not runnable:
             return
         try:
-            if version.has_signature("search_batchable"):
+            if version.has_signature(BATCHABLE_SIGNATURE):
                 results = self._call_batchable(version, runnable)
             else:
                 results = [self._call_search(version, r) for r in runnable]
@@ -243,7 +243,7 @@ class RequestBatcher:
         diversity = np.concatenate([np.full(len(r.queries), r.diversity, np.float32) for r in requests])
         if self._on_batch is not None:
             self._on_batch(len(queries))
-        out = version.signature("search_batchable")(queries=queries, k=k, diversity=diversity)
+        out = version.signature(BATCHABLE_SIGNATURE)(queries=queries, k=k, diversity=diversity)
         results, start = [], 0
         for request in requests:
             stop = start + len(request.queries)

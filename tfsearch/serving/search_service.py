@@ -7,14 +7,13 @@ import math
 
 import numpy as np
 
-from tfsearch.export.saved_model_export import DEFAULT_BATCHING_PARAMETERS
+from tfsearch.export.saved_model_export import BATCHABLE_SIGNATURE, DEFAULT_BATCHING_PARAMETERS
 from tfsearch.serving.request_batcher import DEFAULT_WAIT_WHEN_IDLE
 from tfsearch.utils.arguments import check_integer
 
 MAX_QUERY_CHARACTERS = 1000
 MAX_BATCH = 64  # queries in one request
 SEARCH_SIGNATURES = ("serving_default", "search")
-BATCHABLE_SIGNATURE = "search_batchable"
 TEXT_INPUTS = {"serving_default": "queries", "search": "queries", BATCHABLE_SIGNATURE: "queries",
                "encode_query": "queries", "encode_document": "documents"}
 SIGNATURES = tuple(TEXT_INPUTS)
@@ -135,6 +134,23 @@ def _per_text(value, n, name):
     return [value] * n
 
 
+def batched_signatures(max_batch_size):
+    """The signatures whose requests a `SearchService` answers through `search_batchable`, by its `max_batch_size`.
+
+    With request batching on (`max_batch_size` above 1) the searches,
+    `SEARCH_SIGNATURES`, of a version that has `search_batchable` are
+    answered through it; with batching off, none. A `ModelStore` given
+    these (`batched_signatures=`) does not warm them up on their own.
+
+    Example:
+    ```python
+    batched_signatures(8)  # ("serving_default", "search")
+    batched_signatures(0)  # ()
+    ```
+    """
+    return SEARCH_SIGNATURES if max_batch_size > 1 else ()
+
+
 class SearchService:
     """Runs checked calls for the front ends: searches through request batching and the result cache.
 
@@ -192,7 +208,7 @@ class SearchService:
 
         if self._calls is None:
             self._calls = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="tfsearch-call")
-        if self.max_batch_size > 1 and (self.batcher is None or self.batcher.closed):
+        if batched_signatures(self.max_batch_size) and (self.batcher is None or self.batcher.closed):
             self.batcher = RequestBatcher(self.store, max_batch_size=self.max_batch_size,
                                           batch_timeout_micros=self.batch_timeout_micros,
                                           num_batch_threads=self.num_batch_threads,
