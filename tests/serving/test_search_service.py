@@ -5,7 +5,8 @@ import pytest
 
 from tfsearch.export import export_search_model
 from tfsearch.serving.model_store import ModelStore
-from tfsearch.serving.search_service import BadRequest, PredictCall, SearchService, Unavailable
+from tfsearch.serving.search_service import (SEARCH_SIGNATURES, BadRequest, PredictCall, SearchService,
+                                             Unavailable, batched_signatures)
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +20,18 @@ def store(served):
 def search(service, texts, k=3, diversity=0.0):
     call = PredictCall.checked(service.store.current, "search", texts, k, diversity)
     return service.predict_blocking(call)
+
+
+@pytest.mark.parametrize("max_batch_size, batched", [(0, ()), (1, ()), (2, SEARCH_SIGNATURES), (8, SEARCH_SIGNATURES)])
+def test_the_searches_are_batched_exactly_when_the_service_has_a_batcher(store, max_batch_size, batched):
+    # A batch of at most one query is no batching: 0 and 1 turn it off, and then nothing is answered through
+    # search_batchable, so a ModelStore given batched_signatures(max_batch_size) warms each search up itself.
+    service = SearchService(store, max_batch_size=max_batch_size)
+    try:
+        assert batched_signatures(max_batch_size) == batched
+        assert (service.batcher is not None) == bool(batched)
+    finally:
+        service.close()
 
 
 def test_cached_answers_equal_computed_ones_and_only_misses_are_computed(store):
