@@ -136,7 +136,11 @@ def test_the_new_version_is_warmed_up_before_it_is_served(export, plain_model, t
                for called, served, _, states in calls)
     assert store.status() == [{"version": "2", "state": "AVAILABLE", "status": {"error_code": "OK",
                                                                                 "error_message": ""}}]
-    assert "serving version 2 (was 1)" in caplog.text and f"warmed up with {warmup} requests" in caplog.text
+    assert "serving version 2 (was 1)" in caplog.text and f"with {warmup} requests" in caplog.text
+    # The version's load and warm-up times, logged and kept with it (the Prometheus gauges read them).
+    assert store.current.load_seconds > 0 and store.current.warmup_seconds > 0
+    assert f"loaded in {store.current.load_seconds:.1f} s, warmed up in {store.current.warmup_seconds:.1f} s" \
+        in caplog.text
 
 
 def test_a_batching_server_warms_up_its_searches_through_search_batchable(export, plain_model, tmp_path,

@@ -1,5 +1,6 @@
 """ServingMetrics on its own: what each observation adds to the registry, worked out by hand."""
 
+import math
 import types
 
 import prometheus_client
@@ -7,8 +8,13 @@ import prometheus_client
 from tfsearch.serving.serving_metrics import ServingMetrics
 
 
+def _version(version, load_seconds=None, warmup_seconds=None):
+    """What the metrics read of a `LoadedVersion`."""
+    return types.SimpleNamespace(version=version, load_seconds=load_seconds, warmup_seconds=warmup_seconds)
+
+
 def _store(version):
-    return types.SimpleNamespace(current=types.SimpleNamespace(version=version))
+    return types.SimpleNamespace(current=_version(version))
 
 
 def test_requests_are_counted_by_method_route_and_code_with_their_latency():
@@ -44,10 +50,13 @@ def test_version_cache_and_queue_are_read_when_scraped():
     depth = [0]
     metrics.watch_queue(lambda: depth[0])
     assert (value("tfsearch_cache_hit_ratio"), value("tfsearch_cache_entries")) == (0.25, 7)
+    # A version whose load and warm-up were not timed reads NaN for both.
+    assert math.isnan(value("tfsearch_model_load_seconds")) and math.isnan(value("tfsearch_model_warmup_seconds"))
     # Gauges follow their sources at scrape time: a version switch and a filling queue.
-    store.current = types.SimpleNamespace(version=2)
+    store.current = _version(2, load_seconds=1.5, warmup_seconds=4.25)
     depth[0] = 5
     assert value("tfsearch_model_version") == 2 and value("tfsearch_batch_queue_depth") == 5
+    assert (value("tfsearch_model_load_seconds"), value("tfsearch_model_warmup_seconds")) == (1.5, 4.25)
 
 
 def test_batch_sizes_and_cache_lookups():

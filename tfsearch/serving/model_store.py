@@ -59,7 +59,9 @@ class LoadedVersion:
     `model` is the version's `SavedModelSession` (its signatures called
     with NumPy inputs, answering NumPy outputs); `identity` is the
     `version_identity` of the folder it was loaded from (a republished
-    version number has another).
+    version number has another). `load_seconds` and `warmup_seconds` are
+    how long its load (the session, its variables and tables) and its
+    warm-up took, set by the `ModelStore` before it serves the version.
     """
 
     version: int
@@ -68,6 +70,8 @@ class LoadedVersion:
     titles: dict
     defaults: dict = dataclasses.field(default_factory=dict)  # {signature: {input: value}}, as TF Serving fills them
     identity: object = None
+    load_seconds: float = None
+    warmup_seconds: float = None
 
     @property
     def signature_defs(self):
@@ -337,12 +341,14 @@ class ModelStore:
     def _load_and_switch(self, version, identity):
         """Loads and warms up `version`, then serves it; False (logged) if that failed."""
         previous = self._current
-        started = time.monotonic()
         self._loading = version
         try:
             with _short_gil_slices():
+                started = time.monotonic()
                 loaded = self._load(version, identity)
+                warming = time.monotonic()
                 calls = warm_up(loaded, self._folder(version), self.batched_signatures)
+                loaded.load_seconds, loaded.warmup_seconds = warming - started, time.monotonic() - warming
         except Exception as e:  # a broken version is reported, the current one keeps serving
             self._failed.add((version, identity))
             self._last_failure = e
@@ -354,8 +360,9 @@ class ModelStore:
             self._loading = None
         self._current = loaded
         self._orphaned = False
-        logger.info("serving version %s (was %s), loaded in %.1f s, warmed up with %d requests", version,
-                    previous.version if previous is not None else "none", time.monotonic() - started, calls)
+        logger.info("serving version %s (was %s), loaded in %.1f s, warmed up in %.1f s with %d requests", version,
+                    previous.version if previous is not None else "none", loaded.load_seconds,
+                    loaded.warmup_seconds, calls)
         return True
 
     def _report(self, level, message):

@@ -14,7 +14,9 @@ class ServingMetrics:
     - `tfsearch_cache_lookups_total{result}`: result-cache lookups, `hit` or
       `miss` (one per query); `tfsearch_cache_hit_ratio` their ratio and
       `tfsearch_cache_entries` the entries held.
-    - `tfsearch_model_version`: the version served.
+    - `tfsearch_model_version`: the version served;
+      `tfsearch_model_load_seconds` and `tfsearch_model_warmup_seconds`
+      how long its load and its warm-up took (NaN where unknown).
 
     Args:
         store: the `ModelStore` (for the version served).
@@ -46,6 +48,12 @@ class ServingMetrics:
         self.cache_entries = Gauge("tfsearch_cache_entries", "result-cache entries held", registry=self.registry)
         self.model_version = Gauge("tfsearch_model_version", "the model version served", registry=self.registry)
         self.model_version.set_function(lambda: store.current.version)
+        self.model_load_seconds = Gauge("tfsearch_model_load_seconds", "seconds the version served took to load",
+                                        registry=self.registry)
+        self.model_load_seconds.set_function(lambda: _seconds(store.current.load_seconds))
+        self.model_warmup_seconds = Gauge("tfsearch_model_warmup_seconds",
+                                          "seconds the version served took to warm up", registry=self.registry)
+        self.model_warmup_seconds.set_function(lambda: _seconds(store.current.warmup_seconds))
 
     def observe_request(self, method, route, code, seconds):
         """Counts one answered request and its latency."""
@@ -60,3 +68,8 @@ class ServingMetrics:
     def watch_queue(self, depth):
         """Exposes `depth()`, the requests waiting for a batch."""
         self.queue_depth.set_function(depth)
+
+
+def _seconds(value):
+    """A gauge's value: `value`, or NaN where it is unknown (None)."""
+    return float("nan") if value is None else float(value)
