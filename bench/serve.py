@@ -93,6 +93,7 @@ from bench_common import (  # noqa: E402
 )
 
 from tfsearch.cli.arg_types import positive_int  # noqa: E402
+from tfsearch.cli.common import PRECISIONS  # noqa: E402
 
 SERVE_CACHE = CACHE / "serve"
 MODEL = "scifact"
@@ -683,7 +684,7 @@ def main(argv=None):
                         help="rounds of part 1, its set-ups in order then in reverse (drift weighs on all alike)")
     parser.add_argument("--zipf", type=float, default=1.0, help="popularity exponent of the cache workload")
     parser.add_argument("--output", default=str(RESULTS / "serve.json"))
-    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="the export's `tfsearch export --precision` (default: auto, bfloat16 where native)")
     parser.add_argument("--plot", metavar="RESULT", help="only draw the PNG of an earlier result file, beside it")
     parser.add_argument("--switches-only", action="store_true",
